@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from pipeline.classify import EMOTIONS, MiniXception, default_classifier, fer_crop_boxes, gray_crops
+from pipeline.classify import EMOTIONS, default_classifier, fer_crop_boxes, gray_crops
 from pipeline.types import Face
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_port_matches_fer_tflite(crops):
 
 @needs_london
 def test_probabilities_are_valid_and_batching_is_exact(london):
-    (rgb, face), (rgb2, face2) = london["001", "happy"], london["002", "neutral"]
+    (rgb, face), (_, face2) = london["001", "happy"], london["002", "neutral"]
     clf = default_classifier()
     assert clf.predict(rgb, []) == []
     batch = clf.predict(rgb, [face, face2])  # face2's box on another photo: still a valid crop
