@@ -1,0 +1,406 @@
+"""The expression model: FACS action units as landmark displacements in a canonical face frame.
+
+Canonical frame: the 468-point mesh aligned (3-D similarity on expression-stable points) to the mean
+neutral London face, centred between the eyes, x to the image right, y down, z away from the
+camera, one unit = the distance between the eye centres (IOD). An AU is a displacement of every
+landmark in that frame at intensity 1; an emotion is a weighted recipe of AUs. Displacements are
+mapped back through the face's own rotation and scale, so a turned or small face gets the same
+motion, foreshortened.
+
+Where the numbers come from:
+- AU6 and AU12 are measured, not drawn: the mean landmark shift from neutral to smile over the 68
+  London people (scripts/build_expression_model.py; stored in weights/expression_model.npz). Those
+  smiles are mild, so intensity 1 is 2x the measured mean (the brief: an edit at 1 must read more
+  clearly than the real photos).
+- The other AUs follow the FACS manual's descriptions of what moves (Ekman, Friesen & Hager 2002;
+  see ../shared/docs/EXPRESSIONS.md), with magnitudes in IOD units set to the size of the measured
+  smile field (corners ~0.1 IOD) and checked by eye on the London faces (`python -m pipeline sheet`).
+- Recipes are the EMFACS prototypes (happy 6+12, sad 1+4+15, surprise 1+2+5+26, fear
+  1+2+4+5+7+20+26, anger 4+5+7+23, disgust 9+10+15+16, contempt unilateral 12+14), plus lips
+  parting where the prototype shows teeth.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InvalidRequest
+
+MODEL_PATH = Path(__file__).resolve().parent.parent / "weights" / "expression_model.npz"
+
+# Mesh index sets (MediaPipe face mesh; see ../shared/docs/EXPRESSIONS.md).
+LIPS_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
+LIPS_INNER_LOWER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
+LIPS_INNER_UPPER = [308, 415, 310, 311, 312, 13, 82, 81, 80, 191, 78]
+EYE_L = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]  # image left
+EYE_R = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
+# Upper and lower lids, corner to corner, matched point for point (for eye closure).
+LID_UP_L, LID_LO_L = [246, 161, 160, 159, 158, 157, 173], [7, 163, 144, 145, 153, 154, 155]
+LID_UP_R, LID_LO_R = [466, 388, 387, 386, 385, 384, 398], [249, 390, 373, 374, 380, 381, 382]
+BROW_L = [70, 63, 105, 66, 107, 55, 65, 52, 53, 46]
+BROW_R = [300, 293, 334, 296, 336, 285, 295, 282, 283, 276]
+FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
+# Points that expressions barely move: eye corners, nose bridge, forehead, temples.
+STABLE = [33, 133, 362, 263, 6, 168, 197, 195, 5, 4, 1, 10, 151, 9, 8, 127, 356, 234, 454, 162, 389, 21, 251]
+
+AU_NAMES = {
+    "AU1": "raise inner brows", "AU2": "raise outer brows", "AU4": "lower and knit brows",
+    "AU5": "widen eyes (raise upper lids)", "AU6": "raise cheeks", "AU7": "tighten lids",
+    "AU9": "wrinkle nose", "AU10": "raise upper lip", "AU12": "pull lip corners up (smile)",
+    "AU14": "dimple (tighten corners)", "AU15": "pull lip corners down", "AU16": "lower the lower lip",
+    "AU17": "raise chin", "AU20": "stretch lips sideways", "AU23": "tighten lips",
+    "AU24": "press lips together", "AU25": "part lips", "AU26": "drop jaw", "AU27": "stretch mouth open",
+    "AU43": "close eyes",
+}
+AU_ALIASES = {"eyes_closed": "AU43", "eye_closure": "AU43", "blink": "AU43", "AU45": "AU43",
+              "smile": "AU12", "jaw_drop": "AU26"}
+
+EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "contempt")
+EMOTION_ALIASES = {"happiness": "happy", "joy": "happy", "sadness": "sad", "anger": "angry",
+                   "fear": "fearful", "afraid": "fearful", "disgust": "disgusted",
+                   "surprise": "surprised", "contemptuous": "contempt", "none": "neutral"}
+
+RECIPES: dict[str, dict[str, float]] = {
+    "neutral": {},
+    "happy": {"AU6": 1.0, "AU12": 1.0, "AU25": 0.8},
+    "sad": {"AU1": 1.1, "AU4": 0.5, "AU15": 1.0, "AU17": 0.6, "AU43": 0.15},
+    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU25": 0.6, "AU26": 1.0},
+    "fearful": {"AU1": 1.0, "AU2": 0.6, "AU4": 0.6, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 1.0, "AU26": 0.4},
+    "angry": {"AU4": 1.3, "AU5": 0.4, "AU7": 1.0, "AU23": 1.0, "AU24": 0.5},
+    "disgusted": {"AU9": 1.0, "AU10": 1.0, "AU15": 0.6, "AU16": 0.5, "AU4": 0.4},
+    "contempt": {"AU12R": 0.9, "AU14R": 0.8},
+}
+INTENSITY_MAX = 1.5
+SMILE_GAIN = 2.0  # intensity 1 = 2x the mean measured London smile
+
+
+@dataclass
+class Model:
+    mean: np.ndarray  # (468, 3) canonical neutral face
+    mirror: np.ndarray  # (468,) index of each point's mirror twin
+    smile: np.ndarray  # (468, 3) mean neutral->smile shift (symmetrised)
+    neutral_q: dict[str, float]  # per-AU estimate that 95% of real neutral faces stay below
+
+
+@lru_cache(maxsize=1)
+def model() -> Model:
+    z = np.load(MODEL_PATH)
+    q = dict(zip([str(n) for n in z["q_names"]], z["q_values"].tolist()))
+    return Model(z["mean"], z["mirror"], z["smile"], q)
+
+
+# ---------------------------------------------------------------------------------------------
+# Alignment
+def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity (s, R, t) minimising |s R src + t - dst|^2 (Umeyama 1991)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    a, b = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(b.T @ a)
+    e = np.ones(src.shape[1])
+    e[-1] = np.sign(np.linalg.det(u @ vt))
+    r = (u * e) @ vt
+    s = float((sig * e).sum() / (a ** 2).sum())
+    return s, r, mu_d - s * r @ mu_s
+
+
+@dataclass
+class Pose:
+    s: float  # image pixels per canonical unit
+    r: np.ndarray  # canonical -> image rotation
+    t: np.ndarray
+
+    def to_canonical(self, pts: np.ndarray) -> np.ndarray:
+        return ((pts - self.t) @ self.r) / self.s
+
+    def displacement_to_image(self, d: np.ndarray) -> np.ndarray:
+        return self.s * d @ self.r.T
+
+
+def pose_of(landmarks: np.ndarray) -> Pose:
+    m = model()
+    s, r, t = umeyama(m.mean[STABLE].astype(np.float64), landmarks[STABLE].astype(np.float64))
+    return Pose(s, r, t)
+
+
+# ---------------------------------------------------------------------------------------------
+# Action units as fields over the face's own canonical shape
+def _bump(p: np.ndarray, c: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    return np.exp(-0.5 * (((p[:, 0] - c[0]) / sx) ** 2 + ((p[:, 1] - c[1]) / sy) ** 2))
+
+
+def _ramp(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 at lo, 1 at hi, smooth in between (either direction)."""
+    u = np.clip((v - lo) / (hi - lo), 0.0, 1.0)
+    return u * u * (3 - 2 * u)
+
+
+class Geometry:
+    """The landmarks of one face in the canonical frame, with the derived places AUs act on."""
+
+    def __init__(self, c: np.ndarray):
+        self.c = c
+        p = c[:, :2]
+        self.p = p
+        self.mouth_corner = {"L": p[61], "R": p[291]}
+        self.brow_inner = {"L": p[[55, 107]].mean(0), "R": p[[285, 336]].mean(0)}
+        self.brow_outer = {"L": p[[46, 70]].mean(0), "R": p[[276, 300]].mean(0)}
+        self.eye_centre = {"L": p[EYE_L].mean(0), "R": p[EYE_R].mean(0)}
+        self.lid_top = min(p[LID_UP_L, 1].min(), p[LID_UP_R, 1].min())
+        # The line between the lips (the upper lip's inner edge): points below it belong to the
+        # lower lip and jaw. The inner lip edges touch when the mouth is closed, so they are
+        # labelled by index rather than by position.
+        up = p[LIPS_INNER_UPPER]
+        order = np.argsort(up[:, 0])
+        self.mouth_line = np.interp(p[:, 0], up[order, 0], up[order, 1])
+        half_w = abs(p[291, 0] - p[61, 0]) / 2
+        self.half_w = half_w
+        self.mouth_cx = (p[291, 0] + p[61, 0]) / 2
+        below = _ramp(p[:, 1] - self.mouth_line, 0.0, 0.02)
+        below[LIPS_INNER_UPPER] = 0.0
+        below[LIPS_INNER_LOWER] = 1.0
+        below[[61, 291, 78, 308]] = 0.5  # the corners belong to both lips
+        self.below = below
+        self.near_mouth = _bump(p, np.array([self.mouth_cx, p[[13, 14], 1].mean()]), half_w * 1.5, 0.35)
+        self.above_lids = _ramp(self.lid_top - p[:, 1], -0.02, 0.12)
+
+    def side(self, s: str) -> np.ndarray:
+        return (self.p[:, 0] < 0) if s == "L" else (self.p[:, 0] >= 0)
+
+
+def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
+    """Displacement (468, 3) of one AU at intensity 1. side: 'L'/'R' for unilateral, None both."""
+    p, n = g.p, len(g.p)
+    d = np.zeros((n, 3))
+    sides = [side] if side else ["L", "R"]
+    m = model()
+    sgn = {"L": -1.0, "R": 1.0}  # outward x direction of each side
+    for s in sides:
+        w_side = g.side(s).astype(float) if side else 1.0
+        if au == "AU1":
+            d[:, 1] -= 0.10 * _bump(p, g.brow_inner[s], 0.30, 0.28) * g.above_lids
+            d[:, 0] += sgn[s] * 0.015 * _bump(p, g.brow_inner[s], 0.25, 0.25) * g.above_lids
+        elif au == "AU2":
+            d[:, 1] -= 0.10 * _bump(p, g.brow_outer[s], 0.28, 0.30) * g.above_lids
+        elif au == "AU4":
+            w = _bump(p, g.brow_inner[s], 0.35, 0.22) * g.above_lids
+            d[:, 1] += 0.075 * w
+            d[:, 0] -= sgn[s] * 0.06 * w
+        elif au in ("AU5", "AU7", "AU43"):
+            up, lo = (LID_UP_L, LID_LO_L) if s == "L" else (LID_UP_R, LID_LO_R)
+            prof = np.array([0.4, 0.75, 0.95, 1.0, 0.95, 0.75, 0.4])
+            if au == "AU5":
+                d[up, 1] -= 0.04 * prof
+                crease = _bump(p, g.eye_centre[s] - [0, 0.1], 0.2, 0.08) * (p[:, 1] < g.eye_centre[s][1] - 0.05)
+                d[:, 1] -= 0.025 * crease
+            elif au == "AU7":
+                d[lo, 1] -= 0.03 * prof
+                d[up, 1] += 0.01 * prof
+            else:  # eye closure is relative to the face's own opening
+                gap = p[lo, 1] - p[up, 1]
+                d[up, 1] += 0.8 * gap
+                d[lo, 1] -= 0.2 * gap
+        elif au in ("AU6", "AU12"):
+            # Measured smile, split at the nose: cheeks and lids (AU6) vs mouth and lower face (AU12).
+            upper = _ramp(-(p[:, 1] - 0.62), -0.08, 0.08)
+            part = upper if au == "AU6" else 1 - upper
+            d += SMILE_GAIN * m.smile * part[:, None] * (w_side if side is None else g.side(s)[:, None])
+            if not side:
+                break
+        elif au == "AU9":
+            w = _bump(p, np.array([0.0, 0.45]), 0.28, 0.25)
+            d[:, 1] -= 0.045 * w
+            d[:, 1] -= 0.03 * _bump(p, np.array([g.mouth_cx, p[0, 1]]), 0.25, 0.08) * (1 - g.below)
+            d[:, 1] += 0.03 * _bump(p, g.brow_inner[s], 0.2, 0.15) * g.above_lids
+            if not side:
+                break
+        elif au == "AU10":
+            w = np.exp(-0.5 * ((np.abs(p[:, 0] - g.mouth_cx) - 0.2) / 0.18) ** 2)
+            d[:, 1] -= 0.06 * w * (1 - g.below) * g.near_mouth
+            if not side:
+                break
+        elif au in ("AU12R", "AU14R"):
+            raise AssertionError("unilateral AUs are resolved by the caller")
+        elif au == "AU14":
+            w = _bump(p, g.mouth_corner[s], 0.12, 0.12)
+            d[:, 0] -= sgn[s] * 0.035 * w
+            d[:, 1] -= 0.01 * w
+        elif au == "AU15":
+            w = _bump(p, g.mouth_corner[s], 0.16, 0.16)
+            d[:, 1] += 0.09 * w
+            d[:, 0] += sgn[s] * 0.01 * w
+        elif au == "AU16":
+            w = (1 - ((p[:, 0] - g.mouth_cx) / (g.half_w * 1.2)) ** 2).clip(0) * g.below * g.near_mouth
+            d[:, 1] += 0.05 * w
+            if not side:
+                break
+        elif au == "AU17":
+            w = _bump(p, np.array([g.mouth_cx, 1.45]), 0.3, 0.35) * g.below
+            d[:, 1] -= 0.045 * w
+            if not side:
+                break
+        elif au == "AU20":
+            w = _bump(p, g.mouth_corner[s], 0.2, 0.16)
+            d[:, 0] += sgn[s] * 0.08 * w
+            d[:, 1] += 0.015 * w
+        elif au in ("AU23", "AU24"):
+            # Lips thin and press: outer contours move towards the line between the lips.
+            to_line = g.mouth_line - p[:, 1]
+            w = g.near_mouth * (np.abs(to_line) < 0.25)
+            d[:, 1] += (0.25 if au == "AU23" else 0.35) * to_line * w
+            w_c = _bump(p, g.mouth_corner[s], 0.1, 0.1)
+            d[:, 0] -= sgn[s] * 0.02 * w_c
+        elif au in ("AU25", "AU26", "AU27"):
+            drop = {"AU25": 0.045, "AU26": 0.17, "AU27": 0.3}[au]
+            # The jaw hinges near the ears: lower-face points move down, less towards the jaw angle.
+            fall = np.cos(np.clip((p[:, 0] - g.mouth_cx) / 1.05, -1, 1) * np.pi / 2).clip(0) ** 1.5
+            w = g.below * fall
+            if au == "AU25":
+                w = w * g.near_mouth  # lips part without the chin following much
+                d[:, 1] -= 0.012 * (1 - g.below) * g.near_mouth * _bump(p, [g.mouth_cx, p[13, 1]], g.half_w, 0.1)
+            d[:, 1] += drop * w
+            if au == "AU27":
+                d[:, 0] -= 0.03 * np.sign(p[:, 0] - g.mouth_cx) * g.near_mouth
+            if not side:
+                break
+        else:
+            raise InvalidRequest(f"Unknown action unit '{au}'.")
+    return d
+
+
+def parse_aus(aus) -> dict[str, float]:
+    """Accept {'AU12': .5, 6: .3, 'eyes_closed': 1} or 'AU12=0.5,AU6=0.3' -> {'AU12': 0.5, ...}."""
+    if aus is None:
+        return {}
+    if isinstance(aus, str):
+        items = {}
+        for part in filter(None, (s.strip() for s in aus.split(","))):
+            if "=" not in part:
+                raise InvalidRequest(f"Action units are given as NAME=VALUE, e.g. AU12=0.5 (got '{part}').")
+            k, v = part.split("=", 1)
+            items[k.strip()] = v.strip()
+        aus = items
+    out = {}
+    for k, v in dict(aus).items():
+        key = str(k).strip()
+        key = AU_ALIASES.get(key.lower(), AU_ALIASES.get(key, key))
+        if re.fullmatch(r"\d+", key):
+            key = f"AU{int(key)}"
+        key = key.upper()
+        key = AU_ALIASES.get(key, key)
+        if key not in AU_NAMES and key not in ("AU12R", "AU14R"):
+            raise InvalidRequest(f"Unknown action unit '{k}'. Known: {', '.join(AU_NAMES)} (or eyes_closed).")
+        try:
+            val = float(v)
+        except (TypeError, ValueError):
+            raise InvalidRequest(f"Action unit {key} needs a number, got '{v}'.") from None
+        if not np.isfinite(val) or not -INTENSITY_MAX <= val <= INTENSITY_MAX:
+            raise InvalidRequest(f"Action unit {key} must be between -{INTENSITY_MAX} and {INTENSITY_MAX} (got {v}).")
+        out[key] = val
+    return out
+
+
+def normalize_emotion(emotion: str) -> str:
+    e = str(emotion).strip().lower()
+    e = EMOTION_ALIASES.get(e, e)
+    if e not in EMOTIONS:
+        raise InvalidRequest(f"Unknown emotion '{emotion}'. Choose one of: {', '.join(EMOTIONS)}.")
+    return e
+
+
+def check_intensity(intensity) -> float:
+    try:
+        v = float(intensity)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"Intensity must be a number between 0 and {INTENSITY_MAX} (got '{intensity}').") from None
+    if not np.isfinite(v) or not 0.0 <= v <= INTENSITY_MAX:
+        raise InvalidRequest(f"Intensity must be between 0 and {INTENSITY_MAX} (got {intensity}).")
+    return v
+
+
+def displacement(g: Geometry, weights: dict[str, float]) -> np.ndarray:
+    d = np.zeros((len(g.p), 3))
+    for au, w in weights.items():
+        if w == 0:
+            continue
+        if au.endswith("R") and au[:-1] in AU_NAMES:  # unilateral: the subject's left = image right
+            d += w * _field(g, au[:-1], "R")
+        else:
+            d += w * _field(g, au, None)
+    return d
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the face's current expression, so that "neutral" relaxes it and other targets start from rest
+ESTIMATED = ("AU6", "AU12", "AU15", "AU1", "AU4", "AU26", "AU43")
+
+
+def estimate(g: Geometry) -> dict[str, float]:
+    """Least-squares (non-negative) AU activations that explain how this face differs from the
+    mean neutral face, on the points those AUs move. Identity also differs from the mean, so callers
+    subtract the level that real neutral faces reach (`Model.neutral_q`)."""
+    from scipy.optimize import nnls
+
+    m = model()
+    base = Geometry(m.mean)
+    basis = np.stack([_field(base, au, None)[:, :2].ravel() for au in ESTIMATED], 1)
+    diff = (g.c[:, :2] - m.mean[:, :2]).ravel()
+    coef, _ = nnls(basis, diff)
+    return dict(zip(ESTIMATED, coef.tolist()))
+
+
+def excess(est: dict[str, float]) -> dict[str, float]:
+    q = model().neutral_q
+    return {k: round(max(0.0, v - q.get(k, 0.0)), 4) for k, v in est.items() if v - q.get(k, 0.0) > 0.02}
+
+
+@dataclass
+class Plan:
+    target: np.ndarray  # (468, 3) destination landmarks in image pixels
+    applied: dict[str, float]
+    removed: dict[str, float]
+    pose: Pose
+    lip_gap_before: float  # inner-lip opening / IOD, canonical
+    lip_gap_after: float
+
+
+def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, float] | None = None,
+         relax: bool = True) -> Plan:
+    """Destination landmarks for one face. The current expression is relaxed first (so a smiling
+    photo can become sad), then the recipe at `intensity` plus any explicit `aus` is applied."""
+    pose = pose_of(landmarks)
+    c = pose.to_canonical(landmarks.astype(np.float64))
+    g = Geometry(c)
+    d = np.zeros_like(c)
+    removed: dict[str, float] = {}
+    if relax and intensity > 0:
+        removed = excess(estimate(g))
+        d -= displacement(g, removed)
+        # Close lips that are apart (teeth showing) to a typical resting gap; recipes reopen them.
+        # The lower lip and jaw do most of the closing, the upper lip a third.
+        extra = lip_gap(c) - 0.015
+        if extra > 0.02:
+            removed["AU25"] = round(extra, 4)
+            lips = g.near_mouth * _bump(g.p, np.array([g.mouth_cx, c[[13, 14], 1].mean()]), g.half_w * 1.2, 0.2)
+            d[:, 1] -= 0.65 * extra * g.below * g.near_mouth
+            d[:, 1] += 0.35 * extra * (1 - g.below) * lips
+        # Relaxing scales with intensity up to 0.5, then stays full: a half-strength edit still
+        # starts from rest, and intensity 0 is the identity.
+        d *= min(1.0, intensity / 0.5)
+    weights = {k: v * intensity for k, v in RECIPES[emotion].items()}
+    for k, v in (aus or {}).items():
+        weights[k] = weights.get(k, 0.0) + v
+    d += displacement(g, weights)
+    target = landmarks.astype(np.float64) + pose.displacement_to_image(d)
+    c2 = c + d
+    return Plan(target.astype(np.float32), {k: round(v, 4) for k, v in weights.items() if v}, removed, pose,
+                lip_gap(c), lip_gap(c2))
+
+
+def lip_gap(c: np.ndarray) -> float:
+    """Inner-lip opening at the centre, in IOD units."""
+    return float(c[14, 1] - c[13, 1])

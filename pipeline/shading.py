@@ -1,0 +1,103 @@
+"""Shading that sells an expression: folds and wrinkles the muscles make (FACS appearance changes).
+
+Each cue is a soft curve placed on the destination landmarks, drawn once into a small float buffer
+(anti-aliased polyline + Gaussian blur), and applied as a multiplicative darkening with a faint
+highlight just beside it (a fold has a lit side). Strength follows the AU weights, so intensity 0
+draws nothing. Widths and offsets scale with the face (IOD in pixels).
+- AU12/AU6 (smile): nasolabial folds from the nose wings to beyond the mouth corners; crow's feet.
+- AU1/AU2 (raised brows): horizontal forehead lines.
+- AU4 (lowered brows): vertical furrows between the brows.
+- AU9 (nose wrinkle): short lines across the nose bridge.
+- AU15/AU17 (sad, chin raise): a mentolabial crease under the lower lip.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .warp import Region
+
+
+def _bezier(p0, p1, p2, n=24):
+    t = np.linspace(0, 1, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+
+
+class _Canvas:
+    def __init__(self, shape, region: Region, iod: float):
+        self.dark = np.zeros(shape, np.float32)
+        self.light = np.zeros(shape, np.float32)
+        self.off = np.array([region.x0, region.y0], np.float32)
+        self.iod = iod
+
+    def line(self, pts, strength, width=0.018, lit_side=None):
+        """A fold along `pts` (image pixels). lit_side: unit-ish vector towards the highlight."""
+        if strength <= 0:
+            return
+        th = max(1, int(round(width * self.iod)))
+        p = np.round((pts - self.off) * 16).astype(np.int32)
+        cv2.polylines(self.dark, [p], False, float(strength), th, cv2.LINE_AA, shift=4)
+        if lit_side is not None:
+            q = np.round((pts + np.asarray(lit_side) * width * 1.6 * self.iod - self.off) * 16).astype(np.int32)
+            cv2.polylines(self.light, [q], False, float(strength) * 0.45, th, cv2.LINE_AA, shift=4)
+
+    def apply(self, rgb: np.ndarray) -> np.ndarray | None:
+        if not self.dark.any():
+            return None
+        k = 0.02 * self.iod
+        dark = cv2.GaussianBlur(self.dark, (0, 0), k)
+        light = cv2.GaussianBlur(self.light, (0, 0), k * 1.3)
+        gain = (1 - dark) * (1 + 0.5 * light)
+        rgb *= gain[..., None]
+        return np.maximum(dark, light)
+
+
+def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: Region, iod: float):
+    """Darken/lighten `rgb` (the region's float32 pixels, in place) for the AUs in `weights`.
+    Returns the mask of touched pixels (float32) or None."""
+    w = {k: max(0.0, v) for k, v in weights.items()}
+    cv = _Canvas(rgb.shape[:2], region, iod)
+    p = lm[:, :2].astype(np.float32)
+    up = np.array([0.0, -1.0])
+    # AU12R is the unilateral smile of contempt: the subject's left = the image's right.
+    smiles = {"L": w.get("AU12", 0), "R": w.get("AU12", 0) + w.get("AU12R", 0)}
+    for side, (ala, corner) in {"L": (129, 61), "R": (358, 291)}.items():
+        s = smiles[side]
+        out = np.sign(p[corner, 0] - p[1, 0])
+        # Nasolabial fold: from just above and outside the nose wing, bowing out past the corner.
+        a = p[ala] + [out * 0.04 * iod, -0.03 * iod]
+        b = p[corner] + [out * 0.12 * iod, 0.1 * iod]
+        mid = (a + b) / 2 + [out * 0.07 * iod, 0]
+        cv.line(_bezier(a, mid, b), 0.13 * min(s, 1.5), 0.04, lit_side=[out, 0])
+        # Crow's feet: three short rays from the outer eye corner.
+        eye_outer = p[33] if side == "L" else p[263]
+        for ang in (-0.35, 0.0, 0.35):
+            d = np.array([out * np.cos(ang), np.sin(ang)])
+            ray = np.stack([eye_outer + d * 0.07 * iod, eye_outer + d * 0.16 * iod])
+            cv.line(ray, 0.1 * min(w.get("AU6", 0), 1.5), 0.01)
+    brow_raise = w.get("AU1", 0) * 0.7 + w.get("AU2", 0) * 0.5
+    if brow_raise > 0:
+        brows = np.concatenate([p[[70, 63, 105, 66, 107]], p[[336, 296, 334, 293, 300]]])
+        top = p[10]
+        for k, f in enumerate((0.28, 0.48, 0.68)):
+            y = brows[:, 1] + (top[1] - brows[:, 1]) * f
+            xs = brows[:, 0]
+            span = np.stack([xs, y], 1)
+            span = span[np.argsort(span[:, 0])]
+            cv.line(span, 0.08 * min(brow_raise, 1.5) * (1 - 0.2 * k), 0.02, lit_side=up)
+    if w.get("AU4", 0) > 0:
+        for a_i, b_i in ((107, 55), (336, 285)):
+            c = (p[a_i] + p[b_i]) / 2
+            toward = p[9] - c
+            base = c + toward * 0.35
+            cv.line(np.stack([base + [0, -0.07 * iod], base + [0, 0.08 * iod]]), 0.1 * min(w["AU4"], 1.5), 0.03)
+    if w.get("AU9", 0) > 0:
+        for f in (0.35, 0.5, 0.65):
+            c = p[168] + (p[4] - p[168]) * f * 0.6
+            cv.line(np.stack([c - [0.09 * iod, 0], c + [0, 0.015 * iod], c + [0.09 * iod, 0]]),
+                    0.16 * min(w["AU9"], 1.5), 0.01, lit_side=up)
+    chin = w.get("AU17", 0) + 0.5 * w.get("AU15", 0)
+    if chin > 0:
+        c = (p[17] + p[152]) / 2 - (p[152] - p[17]) * 0.15
+        cv.line(_bezier(c - [0.2 * iod, -0.03 * iod], c, c + [0.2 * iod, 0.03 * iod]), 0.15 * min(chin, 1.5), 0.02)
+    return cv.apply(rgb)

@@ -1,0 +1,77 @@
+"""Build weights/expression_model.npz from the London photos (../shared/data/faces/london).
+
+    python scripts/build_expression_model.py
+
+- mean: the canonical neutral face: all 68 neutral meshes aligned (Umeyama, expression-stable
+  points), averaged, turned to face the camera and made left/right symmetric.
+- mirror: each mesh point's left/right twin (nearest point of the mirrored mean).
+- smile: the mean neutral->smile landmark shift of the same 68 people in that frame (symmetrised):
+  the measured AU6+AU12 field.
+- q_names/q_values: per AU, the 95th percentile of `expression.estimate` on the real neutral faces,
+  so relaxing an expression ignores the part that is just the person's own face.
+Prints what it measured.
+"""
+import numpy as np
+
+from pipeline import expression as ex
+from pipeline.datasets import london_ids, london_photo
+from pipeline.detect import detect_faces
+from pipeline.imageio import load_image
+
+
+def normalise(p):
+    """Centre between the eyes, IOD = 1."""
+    el, er = p[ex.EYE_L].mean(0), p[ex.EYE_R].mean(0)
+    return (p - (el + er) / 2) / np.linalg.norm(er[:2] - el[:2])
+
+
+def frontal(p):
+    """Rotate so the eye line is x, forehead->chin is y (both in the image plane after rotation)."""
+    x = p[ex.EYE_R].mean(0) - p[ex.EYE_L].mean(0)
+    x /= np.linalg.norm(x)
+    y = p[152] - p[10]
+    y -= x * (y @ x)
+    y /= np.linalg.norm(y)
+    return p @ np.stack([x, y, np.cross(x, y)], 1)
+
+
+def main():
+    ids = london_ids()
+    lm = {k: [] for k in ("neutral", "happy")}
+    for fid in ids:
+        for k in lm:
+            faces = detect_faces(load_image(london_photo(fid, k)).rgb)
+            lm[k].append(faces[0].landmarks.astype(np.float64))
+    n, h = np.array(lm["neutral"]), np.array(lm["happy"])
+    mean = normalise(frontal(normalise(n[0])))
+    for _ in range(5):
+        al = [(s * (r @ p.T)).T + t for p in n for s, r, t in [ex.umeyama(p[ex.STABLE], mean[ex.STABLE])]]
+        mean = normalise(frontal(normalise(np.mean(al, 0))))
+    flipped = mean * [-1, 1, 1]
+    mirror = np.argmin(((mean[:, None] - flipped[None]) ** 2).sum(-1), 1)
+    mean = normalise((mean + flipped[mirror]) / 2)
+
+    def align(p):
+        s, r, t = ex.umeyama(p[ex.STABLE], mean[ex.STABLE])
+        return (s * (r @ p.T)).T + t
+
+    an, ah = np.array([align(p) for p in n]), np.array([align(p) for p in h])
+    smile = (ah - an).mean(0)
+    smile = (smile + smile[mirror] * [-1, 1, 1]) / 2
+    np.savez(ex.MODEL_PATH, mean=mean.astype(np.float32), mirror=mirror, smile=smile.astype(np.float32),
+             q_names=np.array([]), q_values=np.array([]))
+    ex.model.cache_clear()
+    est_n = [ex.estimate(ex.Geometry(c)) for c in an]
+    est_h = [ex.estimate(ex.Geometry(c)) for c in ah]
+    q = {k: float(np.percentile([e[k] for e in est_n], 95)) for k in ex.ESTIMATED}
+    np.savez(ex.MODEL_PATH, mean=mean.astype(np.float32), mirror=mirror, smile=smile.astype(np.float32),
+             q_names=np.array(list(q)), q_values=np.array(list(q.values())))
+    print(f"{len(ids)} people; mirror pairs consistent: {(mirror[mirror] == np.arange(len(mirror))).mean():.2%}")
+    print(f"smile at the mouth corners (IOD): {smile[61].round(3)} / {smile[291].round(3)}; cheeks {smile[50].round(3)}")
+    for k in ex.ESTIMATED:
+        hn = np.array([e[k] for e in est_h])
+        print(f"{k}: neutral q95 {q[k]:.3f}   smiles above it: {(hn > q[k]).mean():.0%} (median {np.median(hn):.3f})")
+
+
+if __name__ == "__main__":
+    main()
