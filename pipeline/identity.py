@@ -3,7 +3,8 @@
 Backends follow the `Embedder` protocol: `embed(rgb, faces) -> (n, d)` L2-normalised rows, and
 carry their own `threshold` on the cosine `similarity` (scales differ between models, e.g. an
 InsightFace ArcFace backend would bring its own). `DlibResNet` is dlib's 128-D face-recognition
-ResNet (Davis King, Boost licence; weights from the `face-recognition-models` package, CC0).
+ResNet (dlib: Boost licence; model files by Davis King, released into the public domain, shipped
+in the MIT-licensed `face-recognition-models` package).
 """
 from __future__ import annotations
 
