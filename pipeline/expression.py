@@ -67,7 +67,7 @@ EMOTION_ALIASES = {"happiness": "happy", "joy": "happy", "sadness": "sad", "ange
 
 RECIPES: dict[str, dict[str, float]] = {
     "neutral": {},
-    "happy": {"AU6": 1.0, "AU12": 1.0, "AU25": 0.8},
+    "happy": {"AU6": 1.0, "AU12": 1.0, "AU25": 1.2},
     "sad": {"AU1": 1.1, "AU4": 0.5, "AU15": 1.0, "AU17": 0.6, "AU43": 0.15},
     "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU25": 0.6, "AU26": 1.0},
     "fearful": {"AU1": 1.0, "AU2": 0.6, "AU4": 0.6, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 1.0, "AU26": 0.4},
@@ -169,7 +169,9 @@ class Geometry:
         self.above_lids = _ramp(self.lid_top - p[:, 1], -0.02, 0.12)
 
     def side(self, s: str) -> np.ndarray:
-        return (self.p[:, 0] < 0) if s == "L" else (self.p[:, 0] >= 0)
+        """Weight of each point on one side of the face, blending across the midline (no seam)."""
+        right = _ramp(self.p[:, 0] - self.mouth_cx, -0.12, 0.12)
+        return 1 - right if s == "L" else right
 
 
 def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
@@ -180,7 +182,6 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
     m = model()
     sgn = {"L": -1.0, "R": 1.0}  # outward x direction of each side
     for s in sides:
-        w_side = g.side(s).astype(float) if side else 1.0
         if au == "AU1":
             d[:, 1] -= 0.10 * _bump(p, g.brow_inner[s], 0.30, 0.28) * g.above_lids
             d[:, 0] += sgn[s] * 0.015 * _bump(p, g.brow_inner[s], 0.25, 0.25) * g.above_lids
@@ -208,7 +209,14 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             # Measured smile, split at the nose: cheeks and lids (AU6) vs mouth and lower face (AU12).
             upper = _ramp(-(p[:, 1] - 0.62), -0.08, 0.08)
             part = upper if au == "AU6" else 1 - upper
-            d += SMILE_GAIN * m.smile * part[:, None] * (w_side if side is None else g.side(s)[:, None])
+            f = SMILE_GAIN * m.smile * part[:, None]
+            if au == "AU12":
+                # The measured smiles part the lips too (the upper lip rises with the corners);
+                # AU12 alone keeps them together, so the lower lip follows. Parting is AU25's job.
+                f[:, 1] += (f[13, 1] - f[14, 1]) * g.below * g.near_mouth
+            if side:
+                f *= g.side(s)[:, None]
+            d += f
             if not side:
                 break
         elif au == "AU9":
@@ -404,3 +412,27 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
 def lip_gap(c: np.ndarray) -> float:
     """Inner-lip opening at the centre, in IOD units."""
     return float(c[14, 1] - c[13, 1])
+
+
+def measures(landmarks: np.ndarray) -> dict[str, float]:
+    """Expression measures of a face in canonical (IOD) units, from its own landmarks. Used to check
+    that an edit moved the face the way its AUs say (tests, evaluation) and for the geometric
+    contempt check (no emotion classifier has that class). Positive = more of the named thing."""
+    c = pose_of(landmarks).to_canonical(landmarks.astype(np.float64))
+    p = c[:, :2]
+    lip_mid = p[[13, 14], 1].mean()
+    eye_y = (p[LID_UP_L + LID_LO_L, 1].mean() + p[LID_UP_R + LID_LO_R, 1].mean()) / 2
+    return {
+        # mouth corners above the lips' centre (smile up, sad down)
+        "corner_lift": float(lip_mid - p[[61, 291], 1].mean()),
+        "corner_asymmetry": float(p[61, 1] - p[291, 1]),  # > 0: image-right corner higher
+        "mouth_width": float(p[291, 0] - p[61, 0]),
+        "lip_gap": float(p[14, 1] - p[13, 1]),
+        "inner_brow_height": float(eye_y - p[[55, 107, 285, 336], 1].mean()),
+        "outer_brow_height": float(eye_y - p[[46, 70, 276, 300], 1].mean()),
+        "brow_gap": float(p[[285, 336], 0].mean() - p[[55, 107], 0].mean()),
+        "eye_open": float((p[LID_LO_L, 1] - p[LID_UP_L, 1]).mean() + (p[LID_LO_R, 1] - p[LID_UP_R, 1]).mean()) / 2,
+        "upper_lip_to_nose": float(p[0, 1] - p[2, 1]),
+        "upper_lip_raise": float(-p[0, 1]),  # the frame's origin is between the eyes
+        "chin_drop": float(p[152, 1] - p[1, 1]),
+    }

@@ -57,7 +57,7 @@ def region_for(src: np.ndarray, shape: tuple[int, int]) -> Region:
     h, w = shape
     x0, y0 = np.floor(ring.min(0)).astype(int)
     x1, y1 = np.ceil(ring.max(0)).astype(int) + 1
-    return Region(max(x0, 0), max(y0, 0), min(x1, w), min(y1, h))
+    return Region(int(max(x0, 0)), int(max(y0, 0)), int(min(x1, w)), int(min(y1, h)))
 
 
 def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.ndarray, np.ndarray]:

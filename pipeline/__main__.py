@@ -1,0 +1,74 @@
+"""Command line: `python -m pipeline edit|sheet ...`. Errors print one line and exit non-zero."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import MienError
+
+EXIT_USAGE, EXIT_INPUT = 2, 1
+
+
+def _cmd_edit(a) -> int:
+    from .editor import edit
+    from .imageio import load_image, save_image
+
+    loaded = load_image(a.input)
+    result = edit(loaded.rgb, a.emotion, a.intensity, faces=a.faces, aus=a.aus)
+    save_image(a.out, result.image, loaded,
+               provenance={"emotion": a.emotion, "intensity": a.intensity, **({"aus": a.aus} if a.aus else {})})
+    if a.json:
+        print(json.dumps({"input": a.input, "output": a.out, **result.summary()}, indent=2))
+    else:
+        n = len(result.faces)
+        print(f"{a.out}: {a.emotion} at {a.intensity:g} on {n} of {result.faces_detected} face(s) "
+              f"in {result.timings_ms.get('total', 0):.0f} ms")
+    return 0
+
+
+def _cmd_sheet(a) -> int:
+    from .sheet import make_sheet
+
+    path = make_sheet(a.images, a.out, intensity=a.intensity, size=a.size)
+    print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pipeline", description="Mien: change facial expressions in photos.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("edit", help="edit one photo")
+    e.add_argument("input")
+    e.add_argument("--emotion", default="happy",
+                   help="neutral, happy, sad, angry, fearful, disgusted, surprised or contempt")
+    e.add_argument("--intensity", type=float, default=1.0, help="0..1.5 (1 = clear, natural)")
+    e.add_argument("--out", required=True, help="output file (.png, .jpg, .webp)")
+    e.add_argument("--faces", default="all", help="'all' or indices numbered left to right, e.g. 0,2")
+    e.add_argument("--aus", default=None, help="extra action units, e.g. AU12=0.5,AU6=0.3")
+    e.add_argument("--json", action="store_true", help="print a JSON summary")
+    e.set_defaults(func=_cmd_edit)
+    s = sub.add_parser("sheet", help="before/after sheet of all emotions on a few photos")
+    s.add_argument("images", nargs="*", help="photos (default: the test photos and t1.jpg)")
+    s.add_argument("--out", default="out/sheet.png")
+    s.add_argument("--intensity", type=float, default=1.0)
+    s.add_argument("--size", type=int, default=256, help="tile size in pixels")
+    s.set_defaults(func=_cmd_sheet)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return a.func(a)
+    except MienError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INPUT
+    except OSError as err:  # e.g. an output folder that does not exist
+        print(f"error: {err.strerror or err}: {getattr(err, 'filename', '') or ''}".rstrip(": "), file=sys.stderr)
+        return EXIT_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

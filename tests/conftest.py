@@ -1,0 +1,26 @@
+"""Shared fixtures: real photos (copied London subset; t1.jpg from the insightface package)."""
+from pathlib import Path
+
+import pytest
+
+from pipeline.datasets import SHARED_FACES, TEST_DATA
+from pipeline.sheet import insightface_sample
+
+LONDON = TEST_DATA / "london"
+PEOPLE = ("001", "005", "021", "025", "064")
+
+
+@pytest.fixture(scope="session")
+def t1_path() -> Path:
+    p = insightface_sample("t1.jpg")
+    assert p is not None, "insightface's sample photos are missing: run `make test` (installs insightface --no-deps)"
+    return p
+
+
+# The full London set lives beside the repo (CI has it); tests over all 68 people need it.
+HAVE_SHARED = (SHARED_FACES / "london").is_dir()
+needs_shared = pytest.mark.skipif(not HAVE_SHARED, reason="../shared/data/faces is not present")
+
+
+def london(face_id: str, kind: str = "neutral") -> Path:
+    return LONDON / f"{face_id}_{kind}.jpg"
