@@ -137,7 +137,7 @@ def _read_bytes(src: Any, max_bytes: int) -> tuple[bytes, str | None]:
             raise ImageLoadError(f"The file is larger than the {_mb(max_bytes)} limit.")
         name = _basename(getattr(src, "name", None))
     else:
-        raise ImageLoadError(f"Cannot load an image from a {type(src).__name__}; pass a path, "
+        raise ImageLoadError(f"Cannot load an image from {type(src).__name__!r}; pass a path, "
                              "bytes, a binary file, a PIL image or a numpy array.")
     _check_bytes(len(data), max_bytes)
     if not data:
