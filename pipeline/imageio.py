@@ -387,6 +387,8 @@ def provenance_note(provenance: dict | None) -> str:
 
 
 def _clean(value: Any) -> str:
+    if isinstance(value, dict):  # e.g. aus={"AU12": 0.5} -> AU12:0.5,...
+        return ",".join(f"{_clean(k)}:{_clean(v)}" for k, v in value.items())
     text = f"{value:g}" if isinstance(value, float) else str(value)
     return "".join(c for c in "_".join(text.split()) if c.isprintable())[:100]
 
@@ -407,6 +409,8 @@ def save_image(dest: str | os.PathLike | IO[bytes], rgb: np.ndarray,
         with open(tmp, "wb") as f:
             _encode(im, f, fmt)
         os.replace(tmp, path)
+    except OSError as e:  # missing folder, read-only location, disk full
+        raise InvalidRequest(f"Cannot write '{path}': {e.strerror or e}.") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -392,6 +392,8 @@ def test_provenance_notes():
     assert bare.text["Description"] == "expression edited with Mien"
     odd = Image.open(io.BytesIO(encode_png(rgb, provenance={"emotion": "sad\nface\x00", "é": 1})))
     assert odd.text["Description"] == "expression edited with Mien: emotion=sad_face é=1"
+    aus = Image.open(io.BytesIO(encode_png(rgb, provenance={"aus": {"AU12": 0.5, "AU6": 0.25}})))
+    assert aus.text["Description"] == "expression edited with Mien: aus=AU12:0.5,AU6:0.25"
     pil = to_pil(rgb, provenance=prov)
     assert pil.info["Software"] == "Mien" and "emotion=happy" in pil.info["Description"]
 
@@ -462,6 +464,8 @@ def test_save_image_paths_and_formats(tmp_path):
     with pytest.raises(InvalidRequest, match="TIFF"):
         save_image(tmp_path / "x.png", img.rgb, format="TIFF")
     assert not (tmp_path / "x.gif").exists() and not (tmp_path / "x.png").exists()
+    with pytest.raises(InvalidRequest, match="Cannot write"):
+        save_image(tmp_path / "missing-folder" / "x.png", img.rgb)
 
 
 def test_to_pil_rejects_bad_arrays():
