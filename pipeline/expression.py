@@ -84,14 +84,15 @@ class Model:
     mean: np.ndarray  # (468, 3) canonical neutral face
     mirror: np.ndarray  # (468,) index of each point's mirror twin
     smile: np.ndarray  # (468, 3) mean neutral->smile shift (symmetrised)
-    neutral_q: dict[str, float]  # per-AU estimate that 95% of real neutral faces stay below
+    # `measures` of the 68 real neutral London faces: name -> (5th, 50th, 95th percentile)
+    neutral_range: dict[str, tuple[float, float, float]]
 
 
 @lru_cache(maxsize=1)
 def model() -> Model:
     z = np.load(MODEL_PATH)
-    q = dict(zip([str(n) for n in z["q_names"]], z["q_values"].tolist()))
-    return Model(z["mean"], z["mirror"], z["smile"], q)
+    rng = {str(n): tuple(v) for n, v in zip(z["range_names"], z["range_values"].tolist())}
+    return Model(z["mean"], z["mirror"], z["smile"], rng)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,27 +344,54 @@ def displacement(g: Geometry, weights: dict[str, float]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading the face's current expression, so that "neutral" relaxes it and other targets start from rest
-ESTIMATED = ("AU6", "AU12", "AU15", "AU1", "AU4", "AU26", "AU43")
+# Reading the face's current expression, so that "neutral" relaxes it and other targets start from rest.
+# Each AU is read from one interpretable measure and compared with how real neutral faces vary
+# (London neutrals, stored in the model): only a face clearly outside the neutral range (beyond
+# the 5th/95th percentile) is relaxed, and then back to the neutral median. Identity differences
+# (a naturally wide mouth, high brows) mostly stay inside that range and are left alone.
+READ_FROM = {  # AU -> (measure, direction: +1 the AU raises the measure)
+    "AU12": ("corner_lift", +1), "AU15": ("corner_lift", -1),
+    "AU1": ("inner_brow_height", +1), "AU2": ("outer_brow_height", +1), "AU4": ("inner_brow_height", -1),
+}
 
 
-def estimate(g: Geometry) -> dict[str, float]:
-    """Least-squares (non-negative) AU activations that explain how this face differs from the
-    mean neutral face, on the points those AUs move. Identity also differs from the mean, so callers
-    subtract the level that real neutral faces reach (`Model.neutral_q`)."""
-    from scipy.optimize import nnls
-
-    m = model()
-    base = Geometry(m.mean)
-    basis = np.stack([_field(base, au, None)[:, :2].ravel() for au in ESTIMATED], 1)
-    diff = (g.c[:, :2] - m.mean[:, :2]).ravel()
-    coef, _ = nnls(basis, diff)
-    return dict(zip(ESTIMATED, coef.tolist()))
+@lru_cache(maxsize=1)
+def _unit_response() -> dict[str, float]:
+    """How much each measure changes for one unit of its AU, on the mean face."""
+    base = model().mean.astype(np.float64)
+    m0 = measures_canonical(base)
+    g = Geometry(base)
+    return {au: measures_canonical(base + _field(g, au, None))[key] - m0[key] for au, (key, _) in READ_FROM.items()}
 
 
-def excess(est: dict[str, float]) -> dict[str, float]:
-    q = model().neutral_q
-    return {k: round(max(0.0, v - q.get(k, 0.0)), 4) for k, v in est.items() if v - q.get(k, 0.0) > 0.02}
+def estimate(c: np.ndarray) -> dict[str, float]:
+    """AU activations of a face (canonical landmarks) beyond the neutral range."""
+    m, rng, resp = measures_canonical(c), model().neutral_range, _unit_response()
+    out = {}
+    for au, (key, sgn) in READ_FROM.items():
+        lo, mid, hi = rng[key]
+        beyond = (m[key] - hi) if sgn > 0 else (lo - m[key])
+        if beyond > 0:
+            out[au] = float(np.clip((m[key] - mid) / resp[au], 0.0, INTENSITY_MAX))
+    if "AU12" in out:
+        out["AU6"] = out["AU12"]  # cheeks rise with a real smile (Duchenne)
+    return {k: round(v, 4) for k, v in out.items() if v > 0.02}
+
+
+ANTAGONISTS = {"AU1": ("AU4",), "AU2": ("AU4",), "AU4": ("AU1", "AU2"), "AU12": ("AU15",), "AU6": ("AU15",),
+               "AU15": ("AU12",)}
+
+
+def _relax(au: str, emotion: str, weights: dict[str, float]) -> bool:
+    """Whether to take away an expression the face shows now. "neutral" relaxes everything read. Other
+    targets relax the mouth (a smile must go before "sad") and whatever works against them (raised
+    brows before "angry"); they keep the rest: naturally high brows are often just the person's face,
+    and lowering them for "happy" would change who they look like."""
+    if emotion == "neutral":
+        return True
+    if weights.get(au, 0.0) > 0:
+        return False
+    return au in ("AU12", "AU6", "AU15") or any(weights.get(a, 0.0) > 0 for a in ANTAGONISTS.get(au, ()))
 
 
 @dataclass
@@ -385,8 +413,11 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
     g = Geometry(c)
     d = np.zeros_like(c)
     removed: dict[str, float] = {}
+    weights = {k: v * intensity for k, v in RECIPES[emotion].items()}
+    for k, v in (aus or {}).items():
+        weights[k] = weights.get(k, 0.0) + v
     if relax and intensity > 0:
-        removed = excess(estimate(g))
+        removed = {k: v for k, v in estimate(c).items() if _relax(k, emotion, weights)}
         d -= displacement(g, removed)
         # Close lips that are apart (teeth showing) to a typical resting gap; recipes reopen them.
         # The lower lip and jaw do most of the closing, the upper lip a third.
@@ -399,9 +430,6 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
         # Relaxing scales with intensity up to 0.5, then stays full: a half-strength edit still
         # starts from rest, and intensity 0 is the identity.
         d *= min(1.0, intensity / 0.5)
-    weights = {k: v * intensity for k, v in RECIPES[emotion].items()}
-    for k, v in (aus or {}).items():
-        weights[k] = weights.get(k, 0.0) + v
     d += displacement(g, weights)
     target = landmarks.astype(np.float64) + pose.displacement_to_image(d)
     c2 = c + d
@@ -415,10 +443,13 @@ def lip_gap(c: np.ndarray) -> float:
 
 
 def measures(landmarks: np.ndarray) -> dict[str, float]:
-    """Expression measures of a face in canonical (IOD) units, from its own landmarks. Used to check
-    that an edit moved the face the way its AUs say (tests, evaluation) and for the geometric
-    contempt check (no emotion classifier has that class). Positive = more of the named thing."""
-    c = pose_of(landmarks).to_canonical(landmarks.astype(np.float64))
+    """Expression measures of a face in canonical (IOD) units, from its own image landmarks. Used to
+    read the current expression, and to check that an edit moved the face the way its AUs say."""
+    return measures_canonical(pose_of(landmarks).to_canonical(landmarks.astype(np.float64)))
+
+
+def measures_canonical(c: np.ndarray) -> dict[str, float]:
+    """`measures` of canonical landmarks. Positive = more of the named thing."""
     p = c[:, :2]
     lip_mid = p[[13, 14], 1].mean()
     eye_y = (p[LID_UP_L + LID_LO_L, 1].mean() + p[LID_UP_R + LID_LO_R, 1].mean()) / 2

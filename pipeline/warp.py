@@ -1,8 +1,8 @@
 """Dense warp of the face region from sparse landmark motion.
 
-Piecewise-affine on a Delaunay triangulation of the destination landmarks plus a ring of fixed
-anchors around the face: every destination pixel is mapped back to the source through the triangle
-it lies in. The map is evaluated on a coarse grid (at most `GRID` nodes a side) and its displacement
+Piecewise-affine on one fixed triangulation of the landmarks plus a ring of fixed anchors around
+the face (made once on the mean face): every destination pixel is mapped back to the source through
+the triangle it lies in. The map is evaluated on a coarse grid (at most `GRID` nodes a side) and its displacement
 upsampled to the region of interest, so big faces cost little more than small ones; the image is then
 resampled once with `cv2.remap`. The displacement is exactly zero on and beyond the anchor ring, so
 pixels outside it are untouched.
@@ -10,12 +10,13 @@ pixels outside it are untouched.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
-from .expression import FACE_OVAL
+from .expression import FACE_OVAL, STABLE, model, umeyama
 
 GRID = 96  # coarse nodes along the longer side of the region
 RING_SCALE = 1.45  # anchor ring, relative to the face oval about its centre
@@ -38,18 +39,27 @@ class Region:
         return self.y1 - self.y0, self.x1 - self.x0
 
 
-def anchor_ring(src: np.ndarray) -> np.ndarray:
-    """Fixed points on an ellipse around the face oval: where the warp fades to zero."""
-    oval = src[FACE_OVAL, :2]
+@lru_cache(maxsize=1)
+def _topology() -> tuple[np.ndarray, np.ndarray]:
+    """Canonical anchor ring and one fixed triangulation of (mesh + ring), made on the mean face.
+    A fixed topology (rather than re-triangulating each destination) keeps the map one-to-one
+    when points meet, e.g. an upper lid closing onto the lower one."""
+    mean = model().mean[:, :2].astype(np.float64)
+    oval = mean[FACE_OVAL]
     c = oval.mean(0)
-    cov = np.cov((oval - c).T)
-    evals, evecs = np.linalg.eigh(cov)
-    # The oval's extent along its principal axes, enlarged; the face is taller below the eyes
-    # (chin, jaw drop) so the ring is centred a little lower.
-    ext = np.abs((oval - c) @ evecs).max(0) * RING_SCALE
+    ext = np.abs(oval - c).max(0) * RING_SCALE
     t = np.linspace(0, 2 * np.pi, RING_POINTS, endpoint=False)
-    pts = np.stack([np.cos(t) * ext[0], np.sin(t) * ext[1]], 1) @ evecs.T + c
-    return pts
+    ring = np.stack([np.cos(t) * ext[0], np.sin(t) * ext[1]], 1) + c
+    return ring, Delaunay(np.concatenate([mean, ring])).simplices
+
+
+def anchor_ring(src: np.ndarray) -> np.ndarray:
+    """Fixed points around the face (the canonical ring placed by the face's own 2-D pose):
+    where the warp fades to zero."""
+    ring, _ = _topology()
+    mean = model().mean[:, :2].astype(np.float64)
+    s, r, t = umeyama(mean[STABLE], src[STABLE, :2].astype(np.float64))
+    return ring @ (s * r).T + t
 
 
 def region_for(src: np.ndarray, shape: tuple[int, int]) -> Region:
@@ -64,29 +74,38 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
     """(h, w, 2) float32 source coordinates (image pixels) for each destination pixel of `region`,
     and the (h, w) bool mask of pixels that move at all."""
     ring = anchor_ring(src)
+    _, tris = _topology()
     s_all = np.concatenate([src[:, :2], ring]).astype(np.float64)
     d_all = np.concatenate([dst[:, :2], ring]).astype(np.float64)
     h, w = region.shape
     step = max(1.0, max(h, w) / GRID)
-    gx = np.arange(0, w + step, step)
-    gy = np.arange(0, h + step, step)
-    nodes = np.stack(np.meshgrid(gx + region.x0, gy + region.y0), -1).reshape(-1, 2)
-    tri = Delaunay(d_all)
-    simplex = tri.find_simplex(nodes)
-    inside = simplex >= 0
-    tr = tri.transform[simplex[inside]]
-    b = np.einsum("nij,nj->ni", tr[:, :2], nodes[inside] - tr[:, 2])
-    bary = np.concatenate([b, 1 - b.sum(1, keepdims=True)], 1)
-    disp = np.zeros_like(nodes)
-    verts = tri.simplices[simplex[inside]]
-    disp[inside] = np.einsum("ni,nij->nj", bary, s_all[verts]) - nodes[inside]
-    disp = disp.reshape(len(gy), len(gx), 2).astype(np.float32)
+    nx, ny = int(np.ceil(w / step)) + 1, int(np.ceil(h / step)) + 1
+    # Rasterise triangle ids on the coarse grid (destination positions), then barycentric per node.
+    origin = np.array([region.x0, region.y0])
+    v = (d_all[tris] - origin) / step  # (T, 3, 2) in grid units
+    e1, e2 = v[:, 0] - v[:, 2], v[:, 1] - v[:, 2]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    ok = np.abs(det) > 1e-9
+    label = np.full((ny, nx), -1, np.int32)
+    pts = np.round(v * 16).astype(np.int32)
+    # Folded (flipped) triangles first, so that proper ones drawn after them win where they overlap.
+    order = np.argsort(np.sign(det) * np.sign(np.median(det[ok])))
+    for k in order[ok[order]]:
+        cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
+    gy, gx = np.nonzero(label >= 0)
+    k = label[gy, gx]
+    q = np.stack([gx, gy], 1) - v[k, 2]
+    inv = 1.0 / det[k]
+    b0 = (q[:, 0] * e2[k, 1] - q[:, 1] * e2[k, 0]) * inv
+    b1 = (e1[k, 0] * q[:, 1] - e1[k, 1] * q[:, 0]) * inv
+    bary = np.stack([b0, b1, 1 - b0 - b1], 1)
+    node = np.stack([gx, gy], 1) * step + origin
+    disp = np.zeros((ny, nx, 2), np.float32)
+    disp[gy, gx] = np.einsum("ni,nij->nj", bary, s_all[tris[k]]) - node
     # Upsample the displacement (not the image): node k sits at pixel k*step.
-    big = cv2.resize(disp, (int(round(len(gx) * step)), int(round(len(gy) * step))), interpolation=cv2.INTER_LINEAR)
-    # cv2.resize aligns pixel centres; shift so node k lands on pixel k*step, then crop.
-    off = (step - 1) / 2
-    m = np.float32([[1, 0, -off], [0, 1, -off]])
-    big = cv2.warpAffine(big, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    m = np.float32([[1 / step, 0, 0], [0, 1 / step, 0]])
+    big = cv2.warpAffine(disp, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                         borderMode=cv2.BORDER_REPLICATE)
     moved = (np.abs(big) > 1e-3).any(-1)
     big[..., 0] += np.arange(region.x0, region.x1, dtype=np.float32)[None]
     big[..., 1] += np.arange(region.y0, region.y1, dtype=np.float32)[:, None]

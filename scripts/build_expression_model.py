@@ -7,10 +7,15 @@
 - mirror: each mesh point's left/right twin (nearest point of the mirrored mean).
 - smile: the mean neutral->smile landmark shift of the same 68 people in that frame (symmetrised):
   the measured AU6+AU12 field.
-- q_names/q_values: per AU, the 95th percentile of `expression.estimate` on the real neutral faces,
-  so relaxing an expression ignores the part that is just the person's own face.
+- range_names/range_values: 5th/50th/95th percentiles of each `expression.measures` over the real
+  neutral faces: how much faces vary at rest, so relaxing ignores what is just the person's face.
 Prints what it measured.
 """
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain script from anywhere
+
 import numpy as np
 
 from pipeline import expression as ex
@@ -58,19 +63,20 @@ def main():
     an, ah = np.array([align(p) for p in n]), np.array([align(p) for p in h])
     smile = (ah - an).mean(0)
     smile = (smile + smile[mirror] * [-1, 1, 1]) / 2
+    meas = [ex.measures_canonical(c) for c in an]
+    names = list(meas[0])
+    rng = np.array([np.percentile([m[k] for m in meas], [5, 50, 95]) for k in names])
     np.savez(ex.MODEL_PATH, mean=mean.astype(np.float32), mirror=mirror, smile=smile.astype(np.float32),
-             q_names=np.array([]), q_values=np.array([]))
+             range_names=np.array(names), range_values=rng)
     ex.model.cache_clear()
-    est_n = [ex.estimate(ex.Geometry(c)) for c in an]
-    est_h = [ex.estimate(ex.Geometry(c)) for c in ah]
-    q = {k: float(np.percentile([e[k] for e in est_n], 95)) for k in ex.ESTIMATED}
-    np.savez(ex.MODEL_PATH, mean=mean.astype(np.float32), mirror=mirror, smile=smile.astype(np.float32),
-             q_names=np.array(list(q)), q_values=np.array(list(q.values())))
     print(f"{len(ids)} people; mirror pairs consistent: {(mirror[mirror] == np.arange(len(mirror))).mean():.2%}")
     print(f"smile at the mouth corners (IOD): {smile[61].round(3)} / {smile[291].round(3)}; cheeks {smile[50].round(3)}")
-    for k in ex.ESTIMATED:
-        hn = np.array([e[k] for e in est_h])
-        print(f"{k}: neutral q95 {q[k]:.3f}   smiles above it: {(hn > q[k]).mean():.0%} (median {np.median(hn):.3f})")
+    est_n = [ex.estimate(c) for c in an]
+    est_h = [ex.estimate(c) for c in ah]
+    for au in ex.READ_FROM:
+        en = np.array([e.get(au, 0) for e in est_n])
+        eh = np.array([e.get(au, 0) for e in est_h])
+        print(f"{au}: read on neutral photos {(en > 0).mean():.0%} (mean {en.mean():.3f}); on smiles {(eh > 0).mean():.0%} (mean {eh.mean():.3f})")
 
 
 if __name__ == "__main__":

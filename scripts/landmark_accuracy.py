@@ -6,6 +6,9 @@ Error per point = distance / inter-pupil distance (the usual normalisation); pri
 points and people, the per-point means, and the worst people.
 """
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain script from anywhere
 
 import numpy as np
 

@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
 from pipeline import EMOTIONS, InvalidRequest, NoFaceError, detect, edit
 from pipeline.detect import detect_faces
-from pipeline.expression import measures
+from pipeline.expression import EYE_L, EYE_R, measures
 from pipeline.motion import observed_motion
 
 from .conftest import PEOPLE, london
@@ -74,25 +75,49 @@ def test_landmarks_move_as_the_action_units_say(face_id, emotion):
             assert change >= seen_min, f"{emotion}: output {key} {sign * change:+.3f}, expected {sign * seen_min:+.3f}"
 
 
-@pytest.mark.parametrize("face_id", ["001", "005", "025"])
+def _iod(lm):
+    return float(np.linalg.norm(lm[263, :2] - lm[33, :2]) * 0.75)  # eye centres are ~3/4 of the corners' span
+
+
+# Points whose surroundings have texture enough for optical flow (brows, lids, corners).
+BROWS_LIDS = [105, 334, 55, 285, 159, 386]
+CORNERS = [61, 291]
+
+
+@pytest.mark.parametrize("emotion", ["happy", "sad", "angry", "surprised", "fearful", "disgusted", "contempt"])
+def test_pixels_move_where_the_plan_says(emotion):
+    """Optical flow between input and output agrees with the planned landmark motion: the image
+    really shows the expression. (Flow is unreliable next to a newly opened mouth, so corners are
+    checked only where the mouth stays closed.)"""
+    rgb, faces = detect(london("005"))
+    res = edit(rgb, emotion, 1.0, detections=faces)
+    f = res.faces[0]
+    pts = BROWS_LIDS + (CORNERS if emotion in ("happy", "sad", "angry", "contempt") else [])
+    planned = (f.landmarks_after - f.landmarks_before)[pts, :2]
+    seen = observed_motion(rgb, res.image, f.landmarks_before[pts], faces[0].box)
+    err = np.linalg.norm(seen - planned, axis=1)
+    assert np.all(err <= 0.45 * np.linalg.norm(planned, axis=1) + 2.0), list(zip(pts, planned.round(1), seen.round(1)))
+
+
+@pytest.mark.parametrize("face_id", ["001", "005", "021"])
 def test_contempt_raises_one_corner_in_the_pixels(face_id):
     rgb, faces = detect(london(face_id))
     lm = faces[0].landmarks
     res = edit(rgb, "contempt", 1.0, detections=faces)
-    left, right = observed_motion(rgb, res.image, lm[[61, 291]], faces[0].box)
-    iod = np.linalg.norm(lm[263, :2] - lm[33, :2]) * 0.75
-    assert right[1] < -0.08 * iod, f"the subject's left corner (image right) must rise; moved {right}"
+    left, right = observed_motion(rgb, res.image, lm[CORNERS], faces[0].box)
+    assert right[1] < -0.06 * _iod(lm), f"the subject's left corner (image right) must rise; moved {right}"
     assert abs(left[1]) < 0.5 * abs(right[1]), f"the other corner must stay; moved {left} vs {right}"
 
 
 def test_happy_photo_can_become_sad_and_neutral():
-    rgb, faces = detect(london("005", "happy"))
+    rgb, faces = detect(london("025", "happy"))  # a broad smile with teeth
     before = measures(faces[0].landmarks)
-    sad = _measures(edit(rgb, "sad", 1.0, detections=faces).image)
-    calm = _measures(edit(rgb, "neutral", 1.0, detections=faces).image)
-    assert sad["corner_lift"] < before["corner_lift"] - 0.05
-    assert calm["corner_lift"] < before["corner_lift"] - 0.02
-    assert calm["lip_gap"] <= before["lip_gap"] + 0.005  # relaxing does not open the mouth
+    for emotion, drop in (("sad", 0.06), ("neutral", 0.04)):
+        res = edit(rgb, emotion, 1.0, detections=faces)
+        assert res.faces[0].aus_removed.get("AU12", 0) > 0.5, "the smile is read and taken away"
+        after = _measures(res.image)
+        assert after["corner_lift"] < before["corner_lift"] - drop, (emotion, before["corner_lift"], after["corner_lift"])
+        assert after["lip_gap"] < before["lip_gap"] - 0.05, "the lips close over the teeth"
 
 
 def test_output_is_full_size_and_unchanged_outside_the_edited_region(neutral):
@@ -107,7 +132,7 @@ def test_output_is_full_size_and_unchanged_outside_the_edited_region(neutral):
     assert (inside > 8).mean() > 0.02, "the face itself must change"
     # The edit fades out: the region's border rows and columns are (almost) untouched.
     border = np.concatenate([inside[0], inside[-1], inside[:, 0], inside[:, -1]])
-    assert border.max() <= 2
+    assert border.mean() < 0.5 and border.max() <= 6
 
 
 def test_intensity_zero_returns_the_input_unchanged(neutral):
@@ -126,8 +151,14 @@ def test_intensity_scales_the_motion(neutral):
 def test_action_units_alone_and_on_top_of_a_preset(neutral):
     rgb, faces = neutral
     before = measures(faces[0].landmarks)
-    closed = _measures(edit(rgb, "neutral", 1.0, aus={"eyes_closed": 1.0}, detections=faces).image)
-    assert closed["eye_open"] < before["eye_open"] * 0.5
+    # The face mesh does not see closed eyes well, so closure is read from the pixels: the dark iris,
+    # pupil and lash pixels inside the open eyes are mostly covered by lid skin.
+    closed = edit(rgb, "neutral", 1.0, aus={"eyes_closed": 1.0}, detections=faces).image
+    eyes = np.zeros(rgb.shape[:2], np.uint8)
+    for eye in (EYE_L, EYE_R):
+        cv2.fillPoly(eyes, [np.round(faces[0].landmarks[eye, :2]).astype(np.int32)], 1)
+    dark = [(cv2.cvtColor(im, cv2.COLOR_RGB2GRAY)[eyes > 0] < 80).mean() for im in (rgb, closed)]
+    assert dark[1] < 0.65 * dark[0], dark  # measured 0.50 -> 0.29 on 001
     smile = _measures(edit(rgb, "neutral", 1.0, aus="AU12=1.0", detections=faces).image)
     assert smile["corner_lift"] > before["corner_lift"] + 0.03
     res = edit(rgb, "sad", 1.0, aus={12: 0.3, "AU5": 0.5}, detections=faces)
@@ -202,7 +233,5 @@ def test_sheet_command_writes_a_picture(tmp_path):
     out = tmp_path / "sheet.png"
     r = _cli("sheet", str(london("025")), "--out", str(out), "--size", "96")
     assert r.returncode == 0, r.stderr
-    import cv2
-
     img = cv2.imread(str(out))
     assert img.shape[1] == 96 * (1 + len(EMOTIONS))
