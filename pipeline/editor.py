@@ -59,7 +59,7 @@ def _face_to_edit(img: np.ndarray, out: np.ndarray, face: Face, index: int, emot
         mapping, changed = warp.backward_map(src, p.target, region)
         warped = warp.remap(out, mapping).astype(np.float32)
     with _timer(t, "mouth"):
-        if mouth.needs_interior(p.lip_gap_before, p.lip_gap_after):
+        if mouth.needs_interior(img, src, p.lip_gap_before, p.lip_gap_after):
             m = mouth.render_interior(img, src, p.target, warped, region, iod)
             if m is not None:
                 changed |= m > 0

@@ -67,12 +67,12 @@ EMOTION_ALIASES = {"happiness": "happy", "joy": "happy", "sadness": "sad", "ange
 
 RECIPES: dict[str, dict[str, float]] = {
     "neutral": {},
-    "happy": {"AU6": 1.0, "AU12": 1.0, "AU25": 1.2},
-    "sad": {"AU1": 1.1, "AU4": 0.5, "AU15": 1.0, "AU17": 0.6, "AU43": 0.15},
+    "happy": {"AU6": 1.0, "AU12": 1.1, "AU25": 2.4},
+    "sad": {"AU1": 1.2, "AU4": 0.6, "AU15": 1.1, "AU17": 0.7, "AU43": 0.2},
     "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU25": 0.6, "AU26": 1.0},
     "fearful": {"AU1": 1.0, "AU2": 0.6, "AU4": 0.6, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 1.0, "AU26": 0.4},
-    "angry": {"AU4": 1.3, "AU5": 0.4, "AU7": 1.0, "AU23": 1.0, "AU24": 0.5},
-    "disgusted": {"AU9": 1.0, "AU10": 1.0, "AU15": 0.6, "AU16": 0.5, "AU4": 0.4},
+    "angry": {"AU4": 1.6, "AU5": 0.3, "AU7": 1.0, "AU9": 0.3, "AU17": 0.6, "AU23": 0.8, "AU24": 0.4},
+    "disgusted": {"AU9": 1.4, "AU10": 1.2, "AU15": 0.7, "AU16": 0.5, "AU4": 0.6, "AU7": 0.5},
     "contempt": {"AU12R": 0.9, "AU14R": 0.8},
 }
 INTENSITY_MAX = 1.5
@@ -269,7 +269,10 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             fall = np.cos(np.clip((p[:, 0] - g.mouth_cx) / 1.05, -1, 1) * np.pi / 2).clip(0) ** 1.5
             w = g.below * fall
             if au == "AU25":
-                w = w * g.near_mouth  # lips part without the chin following much
+                # Lips part in a crescent: most at the centre, none at the corners (which may be
+                # pulled up by a smile); the chin hardly follows.
+                u = (p[:, 0] - g.mouth_cx) / (g.half_w * 1.05)
+                w = w * g.near_mouth * (1 - u ** 2).clip(0)
                 d[:, 1] -= 0.012 * (1 - g.below) * g.near_mouth * _bump(p, [g.mouth_cx, p[13, 1]], g.half_w, 0.1)
             d[:, 1] += drop * w
             if au == "AU27":
