@@ -35,6 +35,17 @@ def _cmd_sheet(a) -> int:
     return 0
 
 
+def _cmd_evaluate(a) -> int:
+    from pathlib import Path
+
+    from .evaluate import run
+
+    gate = {"on": True, "off": False, "emotion": "emotion"}[a.gate]
+    run(Path(a.images), Path(a.out), targets=a.targets, groups_csv=Path(a.groups) if a.groups else None,
+        glob=a.glob, intensity=a.intensity, gate=gate, no_edit=a.no_edit, limit=a.limit)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pipeline", description="Mien: change facial expressions in photos.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -54,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--intensity", type=float, default=1.0)
     s.add_argument("--size", type=int, default=256, help="tile size in pixels")
     s.set_defaults(func=_cmd_sheet)
+    v = sub.add_parser("evaluate", help="edit every face to every target and report accuracy, identity, quality, time")
+    v.add_argument("--images", required=True, help="folder of photos")
+    v.add_argument("--out", required=True, help="report folder (report.md, confusion.png, hit_rate.png)")
+    v.add_argument("--targets", default="all", help="'all' or a list, e.g. happy,sad")
+    v.add_argument("--groups", default=None, help="CSV with a face id column and attributes (e.g. London info.csv)")
+    v.add_argument("--glob", default="*", help="which files, e.g. '*_neutral.jpg'")
+    v.add_argument("--intensity", type=float, default=1.0)
+    v.add_argument("--gate", choices=["on", "off", "emotion"], default="on")
+    v.add_argument("--no-edit", action="store_true", help="score the real photos as they are")
+    v.add_argument("--limit", type=int, default=None, help="first N photos only")
+    v.set_defaults(func=_cmd_evaluate)
     return p
 
 

@@ -44,20 +44,24 @@ def select_faces(spec, n: int) -> list[int]:
     return idx
 
 
-def _face_to_edit(img: np.ndarray, out: np.ndarray, face: Face, index: int, emotion: str, intensity: float,
-                  aus: dict[str, float]) -> FaceEdit | None:
+def _render(img: np.ndarray, base: np.ndarray, face: Face, index: int, emotion: str, intensity: float,
+            aus: dict[str, float]) -> tuple[FaceEdit, np.ndarray | None]:
+    """Render one face's edit from `base` (the image so far). Returns the record and the new pixels
+    of its region (None when nothing changes: intensity 0 and no AUs)."""
     t: dict[str, float] = {}
     src = face.landmarks
     with _timer(t, "expression"):
         p = expression.plan(src, emotion, intensity, aus)
-    move = np.abs(p.target - src)[:, :2].max()
-    if move < 1e-3 and not p.applied:
-        return None
+    fe = FaceEdit(index=index, box=face.box, landmarks_before=src, landmarks_after=p.target, emotion=emotion,
+                  intensity=intensity, aus_applied=p.applied, aus_removed=p.removed, region=(0, 0, 0, 0),
+                  timings_ms=t)
+    if np.abs(p.target - src)[:, :2].max() < 1e-3 and not p.applied:
+        return fe, None
     region = warp.region_for(src, img.shape[:2])
     iod = p.pose.s
     with _timer(t, "warp"):
         mapping, changed = warp.backward_map(src, p.target, region)
-        warped = warp.remap(out, mapping).astype(np.float32)
+        warped = warp.remap(base, mapping).astype(np.float32)
     with _timer(t, "mouth"):
         if mouth.needs_interior(img, src, p.lip_gap_before, p.lip_gap_after):
             m = mouth.render_interior(img, src, p.target, warped, region, iod)
@@ -68,12 +72,58 @@ def _face_to_edit(img: np.ndarray, out: np.ndarray, face: Face, index: int, emot
         if m is not None:
             changed |= m > 1e-3
     with _timer(t, "blend"):
-        roi = out[region.slices]
+        roi = base[region.slices].copy()
         new = np.clip(warped + 0.5, 0, 255).astype(np.uint8)
         roi[changed] = new[changed]
-    return FaceEdit(index=index, box=face.box, landmarks_before=src, landmarks_after=p.target,
-                    emotion=emotion, intensity=intensity, aus_applied=p.applied, aus_removed=p.removed,
-                    region=(region.x0, region.y0, region.x1, region.y1), timings_ms=t)
+    fe.region = (region.x0, region.y0, region.x1, region.y1)
+    return fe, roi
+
+
+def _paste(out: np.ndarray, fe: FaceEdit, roi: np.ndarray | None) -> None:
+    if roi is not None:
+        x0, y0, x1, y1 = fe.region
+        out[y0:y1, x0:x1] = roi
+
+
+def _edit_face(img, out, face, index, emotion, intensity, aus, gate_mode) -> FaceEdit:
+    """Render, judge and retry one face; paste the chosen attempt into `out`."""
+    fe, roi = _render(img, out, face, index, emotion, intensity, aus)
+    if not gate_mode:
+        _paste(out, fe, roi)
+        return fe
+    from . import gate
+
+    use_id = gate_mode != "emotion"
+    t: dict[str, float] = {}
+    with _timer(t, "gate"):
+        gate.prepare(img, [face], identity=use_id)
+    best = None
+    for attempt in range(1, gate.MAX_ATTEMPTS + 1):
+        # Judge the attempt in place, then undo it until one is chosen.
+        x0, y0, x1, y1 = fe.region
+        saved = out[y0:y1, x0:x1].copy()
+        _paste(out, fe, roi)
+        with _timer(t, "gate"):
+            c = gate.check(img, out, face, emotion, identity=use_id)
+        out[y0:y1, x0:x1] = saved
+        if best is None or gate.better(c, best[2]):
+            best = (fe, roi, c)
+        if c.accepted:
+            break
+        nxt = gate.next_intensity(fe.intensity, c, expression.INTENSITY_MAX) if fe.intensity > 0 else None
+        if nxt is None:
+            break
+        fe, roi = _render(img, out, face, index, emotion, nxt, aus)
+    fe, roi, c = best
+    _paste(out, fe, roi)
+    fe.probs_before = face.emotion_probs
+    fe.probs_after = c.probs
+    fe.identity = c.identity
+    fe.verdict = "accepted" if c.accepted else "rejected"
+    fe.reason = c.reason
+    fe.attempts = attempt
+    fe.timings_ms.update(t)
+    return fe
 
 
 def detect(image) -> tuple[np.ndarray, list[Face]]:
@@ -86,13 +136,15 @@ def detect(image) -> tuple[np.ndarray, list[Face]]:
 
 
 def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus=None,
-         engine: str = "geometric", detections: list[Face] | None = None) -> EditResult:
+         engine: str = "geometric", detections: list[Face] | None = None, gate: bool | str = True) -> EditResult:
     """Change the expression of the faces in `image`.
 
     image: path, bytes, PIL image or numpy array (RGB/gray, uint8). emotion: one of
     `expression.EMOTIONS`. intensity: 0..1.5 (1 = clear and natural). faces: 'all', an index or
     indices (numbered left to right). aus: extra action units, e.g. {'AU12': 0.5} or 'AU6=0.3'.
     detections: faces from an earlier `detect()` of the same image (skips detection: the slider path).
+    gate: True = emotion classifier + identity check with retries (see `pipeline.gate`); "emotion" =
+    the classifier only (fast, for live previews); False = ungated.
     Returns an `EditResult` with the image at the input's full resolution.
     """
     timings: dict[str, float] = {}
@@ -101,6 +153,8 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
     aus = expression.parse_aus(aus)
     if engine not in ENGINES:
         raise InvalidRequest(f"Unknown engine '{engine}'. Available: {', '.join(ENGINES)}.")
+    if gate not in (True, False, "emotion", "full"):
+        raise InvalidRequest(f"gate must be True, False or 'emotion' (got {gate!r}).")
     with _timer(timings, "decode"):
         from .imageio import load_image
 
@@ -118,9 +172,7 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
     out = rgb.copy()
     edits = []
     for i in chosen:
-        fe = _face_to_edit(rgb, out, detections[i], i, emotion, intensity, aus)
-        if fe is None:  # nothing to change (intensity 0 and no AUs)
-            continue
+        fe = _edit_face(rgb, out, detections[i], i, emotion, intensity, aus, gate)
         for k, v in fe.timings_ms.items():
             timings[k] = timings.get(k, 0.0) + v
         edits.append(fe)

@@ -69,10 +69,12 @@ RECIPES: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"AU6": 1.0, "AU12": 1.1, "AU25": 2.4},
     "sad": {"AU1": 1.2, "AU4": 0.6, "AU15": 1.1, "AU17": 0.7, "AU43": 0.2},
-    "surprised": {"AU1": 1.0, "AU2": 1.0, "AU5": 1.0, "AU25": 0.6, "AU26": 1.0},
-    "fearful": {"AU1": 1.0, "AU2": 0.6, "AU4": 0.6, "AU5": 1.0, "AU7": 0.3, "AU20": 1.0, "AU25": 1.0, "AU26": 0.4},
-    "angry": {"AU4": 1.6, "AU5": 0.3, "AU7": 1.0, "AU9": 0.3, "AU17": 0.6, "AU23": 0.8, "AU24": 0.4},
-    "disgusted": {"AU9": 1.4, "AU10": 1.2, "AU15": 0.7, "AU16": 0.5, "AU4": 0.6, "AU7": 0.5},
+    "surprised": {"AU1": 1.2, "AU2": 1.2, "AU5": 1.2, "AU25": 0.6, "AU26": 1.2},
+    "fearful": {"AU1": 1.2, "AU2": 0.8, "AU4": 0.7, "AU5": 1.3, "AU7": 0.3, "AU20": 1.2, "AU25": 1.2, "AU26": 0.5},
+    # Anger with the lips pressed (4+5+7+23/24) and a hint of the bared-teeth variant (10): the
+    # brows pulled down and together carry most of it.
+    "angry": {"AU4": 1.8, "AU5": 0.8, "AU7": 1.0, "AU9": 0.3, "AU10": 0.5, "AU17": 0.4, "AU23": 0.8, "AU24": 0.3},
+    "disgusted": {"AU9": 1.6, "AU10": 1.5, "AU15": 0.8, "AU16": 0.6, "AU17": 0.3, "AU4": 0.6, "AU7": 0.6},
     "contempt": {"AU12R": 0.9, "AU14R": 0.8},
 }
 INTENSITY_MAX = 1.5

@@ -15,7 +15,8 @@ class Face:
     score: float
     keypoints: np.ndarray  # (6, 2)
     landmarks: np.ndarray | None = None  # (468, 3)
-    embedding: np.ndarray | None = None
+    embedding: np.ndarray | None = None  # identity embedding of the input face (filled by the gate)
+    emotion_probs: dict[str, float] | None = None  # classifier's view of the input face (gate)
 
     @property
     def size(self) -> float:

@@ -1,0 +1,229 @@
+"""`python -m pipeline evaluate`: the survey's experiment on a folder of photos.
+
+Edits every face in DIR to every target and measures expression accuracy (a confusion matrix of
+target vs recognised emotion, hit rate per target), identity preservation, background preservation
+(PSNR outside the face), the gate's accept rate and the time per stage; per group when a CSV of
+people's attributes is given (the survey's fairness concern). `--no-edit` scores the real photos
+as they are, so the classifier's own confusion on real faces can be compared with the edits'.
+
+    python -m pipeline evaluate --images ../shared/data/faces/london --glob '*_neutral.jpg' \\
+        --out out/eval --groups ../shared/data/faces/london/info.csv
+
+"Recognised" is the classifier's top class on the edited face; for contempt (no classifier class)
+it is "contempt" when the geometric check (one-sided corner raise, by optical flow) passes.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .classify import EMOTIONS as CLASSES
+from .expression import EMOTIONS
+
+COLUMNS = tuple(CLASSES) + ("contempt",)
+BOX_MARGIN = 0.3  # "background" = outside the face box grown by this much on every side
+
+
+def _progress(i: int, n: int, t0: float, label: str) -> None:
+    done = int(30 * i / max(n, 1))
+    eta = (time.time() - t0) / max(i, 1) * (n - i)
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] {i}/{n} {label[:30]:30s} eta {eta:4.0f}s")
+    sys.stderr.flush()
+    if i == n:
+        sys.stderr.write("\n")
+
+
+def psnr_outside(a: np.ndarray, b: np.ndarray, boxes) -> float:
+    """PSNR between a and b outside the given face boxes (each grown by BOX_MARGIN)."""
+    mask = np.ones(a.shape[:2], bool)
+    h, w = mask.shape
+    for x0, y0, x1, y1 in boxes:
+        mx, my = (x1 - x0) * BOX_MARGIN, (y1 - y0) * BOX_MARGIN
+        mask[max(int(y0 - my), 0):min(int(y1 + my), h), max(int(x0 - mx), 0):min(int(x1 + mx), w)] = False
+    if not mask.any():
+        return float("nan")
+    mse = np.mean((a[mask].astype(np.float64) - b[mask]) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def _load_groups(path: Path | None) -> dict[str, dict[str, str]]:
+    if not path:
+        return {}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    key = next(iter(rows[0])) if rows else "face_id"
+    out = {}
+    for r in rows:
+        g = {k: v for k, v in r.items() if k != key}
+        if g.get("age", "").isdigit():
+            a = int(g["age"])
+            g["age"] = "<25" if a < 25 else "25-34" if a < 35 else "35+"
+        out[r[key]] = g
+    return out
+
+
+def _group_of(name: str, groups: dict) -> dict[str, str]:
+    for k, g in groups.items():
+        if name.startswith(k):
+            return g
+    return {}
+
+
+def _draw_matrix(m: np.ndarray, rows, cols, title: str, path: Path) -> None:
+    """Row-normalised confusion matrix as a PNG (drawn with OpenCV: no plotting dependency)."""
+    cell, left, top = 64, 110, 120
+    img = np.full((top + cell * len(rows) + 20, left + cell * len(cols) + 20, 3), 255, np.uint8)
+    frac = m / np.maximum(m.sum(1, keepdims=True), 1)
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            v = frac[i, j]
+            colour = tuple(int(c) for c in (255 - 200 * v, 255 - 120 * v, 255 - 30 * v))  # white -> blue (BGR)
+            x, y = left + j * cell, top + i * cell
+            cv2.rectangle(img, (x, y), (x + cell, y + cell), colour, -1)
+            cv2.rectangle(img, (x, y), (x + cell, y + cell), (200, 200, 200), 1)
+            txt = f"{v:.2f}" if m[i].sum() else "-"
+            cv2.putText(img, txt, (x + 12, y + 38), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                        (255, 255, 255) if v > 0.55 else (30, 30, 30), 1, cv2.LINE_AA)
+    for i, r in enumerate(rows):
+        cv2.putText(img, r, (6, top + i * cell + 38), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    for j, c in enumerate(cols):
+        org = (left + j * cell + 8, top - 8)
+        cv2.putText(img, c[:9], org, cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, title, (6, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "rows: target   columns: recognised", (6, 60), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (80, 80, 80), 1,
+                cv2.LINE_AA)
+    cv2.imwrite(str(path), img)
+
+
+def _draw_bars(values: dict[str, float], title: str, path: Path) -> None:
+    w, h, left = 520, 40 + 34 * len(values), 110
+    img = np.full((h, w, 3), 255, np.uint8)
+    cv2.putText(img, title, (6, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    for i, (k, v) in enumerate(values.items()):
+        y = 40 + 34 * i
+        cv2.putText(img, k, (6, y + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.rectangle(img, (left, y + 4), (left + int((w - left - 70) * v), y + 26), (200, 130, 40), -1)
+        cv2.putText(img, f"{v:.0%}", (w - 60, y + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), img)
+
+
+def _table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def run(images: Path, out: Path, targets=None, groups_csv: Path | None = None, glob: str = "*",
+        intensity: float = 1.0, gate=True, no_edit: bool = False, limit: int | None = None) -> dict:
+    from .editor import detect, edit
+    from .classify import classify_faces
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = sorted(p for p in Path(images).glob(glob) if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
+    if limit:
+        files = files[:limit]
+    targets = list(EMOTIONS) if targets in (None, "all") else [t.strip() for t in targets.split(",")]
+    groups = _load_groups(groups_csv)
+    rec: list[dict] = []
+    t0 = time.time()
+    n = len(files) * (1 if no_edit else len(targets))
+    k = 0
+    for path in files:
+        rgb, faces = detect(path)
+        if no_edit:
+            truth = next((e for e in EMOTIONS if e in path.stem), "unknown")
+            for f, p in zip(faces, classify_faces(rgb, faces)):
+                rec.append({"photo": path.stem, "target": truth, "recognised": max(p, key=p.get),
+                            "p_target": p.get(truth, float("nan")), "group": _group_of(path.stem, groups)})
+            k += 1
+            _progress(k, n, t0, path.stem)
+            continue
+        for target in targets:
+            res = edit(rgb, target, intensity, detections=faces, gate=gate)
+            boxes = [f.box for f in faces]
+            bg = psnr_outside(rgb, res.image, boxes)
+            for fe in res.faces:
+                p = fe.probs_after or classify_faces(res.image, [faces[fe.index]])[0]
+                if target == "contempt":
+                    from .gate import CONTEMPT_MIN, contempt_score
+
+                    hit = contempt_score(rgb, res.image, faces[fe.index]) >= CONTEMPT_MIN
+                    recognised = "contempt" if hit else max(p, key=p.get)
+                else:
+                    recognised = max(p, key=p.get)
+                rec.append({"photo": path.stem, "face": fe.index, "target": target, "recognised": recognised,
+                            "p_target": p.get(target, float("nan")), "identity": fe.identity,
+                            "verdict": fe.verdict, "attempts": fe.attempts, "intensity": fe.intensity,
+                            "psnr_bg": bg, "timings": fe.timings_ms, "group": _group_of(path.stem, groups)})
+            k += 1
+            _progress(k, n, t0, f"{path.stem} -> {target}")
+    summary = _report(rec, out, targets, no_edit, intensity, gate, images, glob)
+    return summary
+
+
+def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glob) -> dict:
+    from .identity import IDENTITY_THRESHOLD
+
+    rows = sorted({r["target"] for r in rec}, key=lambda t: EMOTIONS.index(t) if t in EMOTIONS else 99)
+    cols = COLUMNS
+    m = np.zeros((len(rows), len(cols)))
+    for r in rec:
+        if r["recognised"] in cols:
+            m[rows.index(r["target"]), cols.index(r["recognised"])] += 1
+    title = "Real photos, classifier only" if no_edit else f"Edits at intensity {intensity} (gate: {gate})"
+    _draw_matrix(m, rows, cols, title, out / "confusion.png")
+    hit = {t: float(np.mean([r["recognised"] == t for r in rec if r["target"] == t])) for t in rows}
+    _draw_bars(hit, "Recognised as the target", out / "hit_rate.png")
+    md = [f"# Mien evaluation\n", f"Images: `{images}` (`{glob}`), {len({r['photo'] for r in rec})} photos, "
+          f"{len(rec)} face-edits. Mode: {'no edit (real photos)' if no_edit else f'edit, intensity {intensity}, gate {gate}'}.\n",
+          "![confusion](confusion.png) ![hit rate](hit_rate.png)\n"]
+    summary: dict = {"hit_rate": hit}
+    if no_edit:
+        md.append(_table(["true label", "n", "recognised as itself"],
+                         [(t, sum(r["target"] == t for r in rec), f"{hit[t]:.0%}") for t in rows]))
+    else:
+        per = []
+        for t in rows:
+            rt = [r for r in rec if r["target"] == t]
+            ids = [r["identity"] for r in rt if r["identity"] is not None]
+            psnr = [r["psnr_bg"] for r in rt]
+            tot = [r["timings"].get("total", sum(r["timings"].values())) for r in rt]
+            per.append((t, len(rt), f"{hit[t]:.0%}", f"{np.nanmedian([r['p_target'] for r in rt]):.2f}",
+                        f"{np.mean([i >= IDENTITY_THRESHOLD for i in ids]):.0%}" if ids else "n/a",
+                        f"{np.median(ids):.3f}" if ids else "n/a",
+                        f"{np.min(psnr):.1f}" if np.isfinite(np.min(psnr)) else "inf",
+                        f"{np.mean([r['verdict'] == 'accepted' for r in rt]):.0%}" if rt[0]["verdict"] else "n/a",
+                        f"{np.mean([r['attempts'] for r in rt]):.2f}", f"{np.median(tot):.0f}"))
+        md.append(_table(["target", "n", "hit rate", "median p(target)", "identity pass", "median identity",
+                          "min background PSNR (dB)", "gate accept", "mean attempts", "median ms/face"], per))
+        ids = [r["identity"] for r in rec if r["identity"] is not None]
+        stages = defaultdict(list)
+        for r in rec:
+            for s, v in r["timings"].items():
+                stages[s].append(v)
+        md.append("\n## Time per stage (ms per face-edit, median / p90)\n")
+        md.append(_table(["stage", "median", "p90"],
+                         [(s, f"{np.median(v):.1f}", f"{np.percentile(v, 90):.1f}") for s, v in stages.items()]))
+        summary.update(identity_pass=float(np.mean([i >= IDENTITY_THRESHOLD for i in ids])) if ids else None,
+                       psnr_bg_min=float(min(r["psnr_bg"] for r in rec)),
+                       accept_rate=float(np.mean([r["verdict"] == "accepted" for r in rec])) if rec[0]["verdict"] else None)
+    keys = sorted({k for r in rec for k in r["group"]})
+    for key in keys:
+        md.append(f"\n## By {key}\n")
+        vals = sorted({r["group"].get(key, "?") for r in rec})
+        trs = []
+        for v in vals:
+            rv = [r for r in rec if r["group"].get(key, "?") == v]
+            ids = [r["identity"] for r in rv if r.get("identity") is not None]
+            trs.append((v, len({r["photo"] for r in rv}), f"{np.mean([r['recognised'] == r['target'] for r in rv]):.0%}",
+                        f"{np.mean([i >= IDENTITY_THRESHOLD for i in ids]):.0%}" if ids else "n/a"))
+        md.append(_table([key, "people", "hit rate (all targets)", "identity pass"], trs))
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+    return summary

@@ -1,0 +1,125 @@
+"""The gate: reject edits that miss the target emotion or change who the person is.
+
+An edit of one face is accepted when
+1. the emotion classifier gives the target at least `min_prob[target]` (calibrated, not just top-1:
+   small classifiers are unsure). Contempt has no class in FER2013, so it is checked geometrically:
+   optical flow must show one lip corner rising and the other not (a unilateral AU12);
+2. the identity embedding of the edited face is within the embedder's threshold of the input's;
+3. the image is sane: same size, region inside the image.
+Otherwise `edit()` retries within a small budget (stronger for a missed emotion, gentler for a lost
+identity) and returns the best attempt marked "rejected" with the reason.
+
+Thresholds live in weights/gate_calibration.json, written by `scripts/calibrate_gate.py` from real
+neutral London photos: for each emotion, the target's probability must clear what the classifier
+gives that emotion on 99% of real neutral faces, with a margin, and never less than MIN_PROB.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .types import Face
+
+CALIBRATION = Path(__file__).resolve().parent.parent / "weights" / "gate_calibration.json"
+MIN_PROB = 0.25  # floor on any emotion threshold
+MARGIN = 0.05  # above the real-neutral 99th percentile
+CONTEMPT_MIN = 0.05  # one corner rises this much more than the other (IOD), seen by optical flow
+MAX_ATTEMPTS = 3
+
+
+@lru_cache(maxsize=1)
+def thresholds() -> dict[str, float]:
+    if CALIBRATION.exists():
+        return json.loads(CALIBRATION.read_text())["min_prob"]
+    # Uncalibrated fallback: the floor for every class.
+    from .classify import EMOTIONS
+
+    return {e: MIN_PROB for e in EMOTIONS}
+
+
+@dataclass
+class Check:
+    accepted: bool
+    reason: str
+    probs: dict[str, float]
+    target_score: float  # p(target), or the contempt asymmetry in IOD
+    identity: float | None
+    identity_ok: bool
+
+
+def prepare(rgb: np.ndarray, faces: list[Face], identity: bool = True) -> None:
+    """Score the input faces once (cached on each Face): emotion probabilities and embedding."""
+    from .classify import classify_faces
+
+    todo = [f for f in faces if f.emotion_probs is None]
+    for f, p in zip(todo, classify_faces(rgb, todo)):
+        f.emotion_probs = p
+    if identity:
+        from .identity import default_embedder
+
+        todo = [f for f in faces if f.embedding is None]
+        if todo:
+            for f, e in zip(todo, default_embedder().embed(rgb, todo)):
+                f.embedding = e
+
+
+def _iod(lm: np.ndarray) -> float:
+    from .expression import EYE_L, EYE_R
+
+    return float(np.linalg.norm(lm[EYE_R, :2].mean(0) - lm[EYE_L, :2].mean(0)))
+
+
+def contempt_score(before: np.ndarray, after: np.ndarray, face: Face) -> float:
+    """How much more the subject's left corner (image right) rose than the right one, in IOD."""
+    from .motion import observed_motion
+
+    left, right = observed_motion(before, after, face.landmarks[[61, 291]], face.box)
+    return float((-right[1] - abs(left[1])) / _iod(face.landmarks))
+
+
+def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identity: bool = True) -> Check:
+    """Judge one edited face (`after` is the whole edited image; `face` the input's detection)."""
+    from .classify import classify_faces
+
+    if after.shape != before.shape or not np.isfinite(after).all():
+        return Check(False, "the edited image is malformed", {}, 0.0, None, False)
+    probs = classify_faces(after, [face])[0]
+    if target == "contempt":
+        score = contempt_score(before, after, face)
+        ok_emotion = score >= CONTEMPT_MIN
+        why = f"one-sided lip-corner raise {score:.3f} < {CONTEMPT_MIN:.3f} IOD needed (optical flow)"
+    else:
+        need = thresholds()[target]
+        score = probs[target]
+        ok_emotion = score >= need
+        seen = max(probs, key=probs.get)
+        why = f"classifier saw '{seen}' {probs[seen]:.2f}; '{target}' {score:.2f} < {need:.2f} needed"
+    sim, ok_id = None, True
+    if identity and face.embedding is not None:
+        from .identity import default_embedder, similarity
+
+        emb = default_embedder()
+        sim = similarity(face.embedding, emb.embed(after, [face])[0])
+        ok_id = sim >= emb.threshold
+        if not ok_id:
+            why_id = f"identity similarity {sim:.3f} < {emb.threshold:.3f}: the face may no longer look like the same person"
+            why = why_id if ok_emotion else f"{why}; {why_id}"
+    accepted = ok_emotion and ok_id
+    return Check(accepted, "accepted" if accepted else why, probs, float(score), sim, ok_id)
+
+
+def next_intensity(intensity: float, last: Check, max_intensity: float) -> float | None:
+    """The retry policy: a missed emotion gets more of it, a lost identity less. None = stop."""
+    if not last.identity_ok:
+        return round(intensity * 0.75, 4)
+    stronger = min(round(intensity * 1.25 + 0.1, 4), max_intensity)
+    return stronger if stronger > intensity + 1e-6 else None
+
+
+def better(a: Check, b: Check) -> bool:
+    """Is attempt `a` a better result than `b`? Accepted first, then identity kept, then score."""
+    return (a.accepted, a.identity_ok, a.target_score) > (b.accepted, b.identity_ok, b.target_score)
