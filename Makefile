@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup sheet bench clean
+.PHONY: run test setup browser sheet bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,16 @@ $(STAMP): requirements.txt requirements-dev.txt Makefile
 
 setup: $(STAMP)
 
+# The app's browser tests drive Debian's chromium (Playwright cannot download browsers here).
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	  echo "warning: /usr/bin/chromium missing (apt-get install chromium as root); browser tests skip (and fail when CI is set)"
+
 run: setup
 	$(PY) app.py
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q
 
 sheet: setup
