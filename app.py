@@ -359,6 +359,7 @@ def _render(state: dict | None, plan: dict, target, gate: bool) -> dict:
     out = {result: (photo.before, shown)}
     if not gate:  # slider being dragged: image only; checks and the download follow on release
         out[status] = f"{faces_txt} · preview in {ms:.0f} ms · let go of the slider to check it"
+        out[download] = gr.update(interactive=False)  # never download a picture other than the one shown
         return out
     summary = res.summary()
     b, a = _labels(summary, _focus(target))
