@@ -128,7 +128,7 @@ def _edit_face(img, out, face, index, emotion, intensity, aus, gate_mode) -> Fac
 
 def detect(image) -> tuple[np.ndarray, list[Face]]:
     """Load an image and find its faces (with landmarks). Cache this to re-edit without re-detecting."""
-    from .detect import detect_faces
+    from .detection import detect_faces
     from .imageio import load_image
 
     rgb = load_image(image).rgb
@@ -160,7 +160,7 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
 
         rgb = load_image(image).rgb
     if detections is None:
-        from .detect import detect_faces
+        from .detection import detect_faces
 
         with _timer(timings, "detect"):
             detections = detect_faces(rgb)

@@ -69,12 +69,15 @@ RECIPES: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"AU6": 1.0, "AU12": 1.1, "AU25": 2.4},
     "sad": {"AU1": 1.2, "AU4": 0.6, "AU15": 1.1, "AU17": 0.7, "AU43": 0.2},
-    "surprised": {"AU1": 1.2, "AU2": 1.2, "AU5": 1.2, "AU25": 0.6, "AU26": 1.2},
-    "fearful": {"AU1": 1.2, "AU2": 0.8, "AU4": 0.7, "AU5": 1.3, "AU7": 0.3, "AU20": 1.2, "AU25": 1.2, "AU26": 0.5},
+    "surprised": {"AU1": 1.2, "AU2": 1.3, "AU5": 1.2, "AU25": 0.4, "AU26": 1.4},
+    # Fear vs surprise (the classic confusion): fear's brows are drawn together as they rise (4),
+    # the lower lids tense (7) and the lips stretch sideways (20) rather than the jaw dropping.
+    "fearful": {"AU1": 1.5, "AU2": 0.8, "AU4": 1.3, "AU5": 1.5, "AU7": 0.6, "AU20": 2.0, "AU25": 1.6, "AU26": 0.3},
     # Anger with the lips pressed (4+5+7+23/24) and a hint of the bared-teeth variant (10): the
     # brows pulled down and together carry most of it.
-    "angry": {"AU4": 1.8, "AU5": 0.8, "AU7": 1.0, "AU9": 0.3, "AU10": 0.5, "AU17": 0.4, "AU23": 0.8, "AU24": 0.3},
-    "disgusted": {"AU9": 1.6, "AU10": 1.5, "AU15": 0.8, "AU16": 0.6, "AU17": 0.3, "AU4": 0.6, "AU7": 0.6},
+    "angry": {"AU4": 2.0, "AU5": 0.6, "AU7": 1.3, "AU9": 0.4, "AU10": 0.6, "AU17": 0.5, "AU23": 1.0, "AU24": 0.4},
+    # Disgust vs anger: the nose wrinkle and raised upper lip lead; the brows lower only a little.
+    "disgusted": {"AU9": 2.6, "AU10": 2.1, "AU15": 1.0, "AU16": 0.3, "AU17": 0.6, "AU4": 0.4, "AU7": 0.5},
     "contempt": {"AU12R": 0.9, "AU14R": 0.8},
 }
 INTENSITY_MAX = 1.5
@@ -169,7 +172,9 @@ class Geometry:
         below[[61, 291, 78, 308]] = 0.5  # the corners belong to both lips
         self.below = below
         self.near_mouth = _bump(p, np.array([self.mouth_cx, p[[13, 14], 1].mean()]), half_w * 1.5, 0.35)
-        self.above_lids = _ramp(self.lid_top - p[:, 1], -0.02, 0.12)
+        # Brow AUs fade out towards the upper lids over a wide band, so the skin between brow and
+        # lid compresses gradually instead of folding.
+        self.above_lids = _ramp(self.lid_top - p[:, 1], -0.02, 0.2)
 
     def side(self, s: str) -> np.ndarray:
         """Weight of each point on one side of the face, blending across the midline (no seam)."""
@@ -191,7 +196,10 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
         elif au == "AU2":
             d[:, 1] -= 0.10 * _bump(p, g.brow_outer[s], 0.28, 0.30) * g.above_lids
         elif au == "AU4":
-            w = _bump(p, g.brow_inner[s], 0.35, 0.22) * g.above_lids
+            # Lowered brows push the upper lid down a little too (the eye narrows from above),
+            # which also spreads the squeeze over brow and lid instead of crushing the skin between.
+            upper_face = _ramp(g.eye_centre[s][1] - p[:, 1], -0.01, 0.03)
+            w = _bump(p, g.brow_inner[s], 0.35, 0.22) * (0.3 + 0.7 * g.above_lids) * upper_face
             d[:, 1] += 0.075 * w
             d[:, 0] -= sgn[s] * 0.06 * w
         elif au in ("AU5", "AU7", "AU43"):
@@ -436,10 +444,54 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
         # starts from rest, and intensity 0 is the identity.
         d *= min(1.0, intensity / 0.5)
     d += displacement(g, weights)
+    # Never fold the face: strong or stacked AUs are scaled back until no mesh triangle collapses.
+    k = fold_free_scale(c, d)
+    if k < 1:
+        d *= k
+        weights = {a: v * k for a, v in weights.items()}
     target = landmarks.astype(np.float64) + pose.displacement_to_image(d)
     c2 = c + d
     return Plan(target.astype(np.float32), {k: round(v, 4) for k, v in weights.items() if v}, removed, pose,
                 lip_gap(c), lip_gap(c2))
+
+
+MIN_AREA_RATIO = 0.15  # a triangle may shrink to 15% of its area, never flip
+
+
+@lru_cache(maxsize=1)
+def _skin_triangles() -> np.ndarray:
+    """Delaunay triangles of the mean mesh, less those spanning the eye and mouth openings (which
+    are meant to close or open)."""
+    from scipy.spatial import Delaunay
+
+    tris = Delaunay(model().mean[:, :2]).simplices
+    openings = [set(EYE_L), set(EYE_R), set(LIPS_INNER_LOWER + LIPS_INNER_UPPER)]
+    keep = [not any(len(set(t) & o) >= 2 for o in openings) for t in tris]
+    return tris[np.array(keep)]
+
+
+def _area_ratio(c: np.ndarray, d: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    def area(p):
+        a, b, e = p[tris[:, 0], :2], p[tris[:, 1], :2], p[tris[:, 2], :2]
+        return (b[:, 0] - a[:, 0]) * (e[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (e[:, 0] - a[:, 0])
+
+    a0 = area(c)
+    # Only triangles facing the camera: thin ones at the silhouette (the mesh wrapping round the
+    # cheeks) cover few pixels and flip under harmless sideways motion.
+    ok = np.abs(a0) > 0.5 * np.median(np.abs(a0))
+    return area(c + d)[ok] / a0[ok]
+
+
+def fold_free_scale(c: np.ndarray, d: np.ndarray) -> float:
+    """Largest k in [0, 1] such that c + k*d shrinks no skin triangle below MIN_AREA_RATIO."""
+    tris = _skin_triangles()
+    if _area_ratio(c, d, tris).min() >= MIN_AREA_RATIO:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(8):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _area_ratio(c, mid * d, tris).min() >= MIN_AREA_RATIO else (lo, mid)
+    return lo
 
 
 def lip_gap(c: np.ndarray) -> float:

@@ -42,7 +42,7 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 # Cosine similarity of L2-normalised dlib descriptors (they share a large common component, so
 # even strangers score high). Measured on London by scripts/calibrate_identity.py (68 people, faces
-# from pipeline.detect): same person neutral vs happy min 0.959, p5 0.977, median 0.988; different
+# from pipeline.detection): same person neutral vs happy min 0.959, p5 0.977, median 0.988; different
 # people (9112 cross pairs) median 0.837, p99 0.912, p99.9 0.932, max 0.945. Threshold = middle of
 # the gap: 68/68 same-person pairs pass, 0/9112 different-person pairs do. The margin is thin
 # (~0.007 each side); the gate compares an edit with its own source photo, expected to score above

@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline import expression as ex
 from pipeline.datasets import london_ids, london_photo
-from pipeline.detect import detect_faces
+from pipeline.detection import detect_faces
 from pipeline.imageio import load_image
 
 

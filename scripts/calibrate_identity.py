@@ -17,7 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.detect import detect_faces  # noqa: E402
+from pipeline.detection import detect_faces  # noqa: E402
 from pipeline.identity import IDENTITY_THRESHOLD, default_embedder  # noqa: E402
 
 

@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain s
 import numpy as np
 
 from pipeline.datasets import TEM_PUPILS, london_ids, london_photo, mesh_at_tem, read_tem
-from pipeline.detect import detect_faces
+from pipeline.detection import detect_faces
 from pipeline.imageio import load_image
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from pipeline.classify import EMOTIONS, default_classifier, fer_crop_boxes, gray_crops
+from pipeline.classify import EMOTIONS, fer_crop_boxes, gray_crops
+from pipeline.classify import mini_xception as default_classifier  # these tests are about the mini-Xception port
 from pipeline.types import Face
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +99,7 @@ def _load_rgb(path: Path) -> np.ndarray:
 @pytest.fixture(scope="module")
 def london():
     """{(person, 'happy'|'neutral'): (rgb, face)} for all 68 London people (~10 s with detection)."""
-    from pipeline.detect import detect_faces
+    from pipeline.detection import detect_faces
 
     photos = {}
     for path in sorted(LONDON.glob("*_*.jpg")):

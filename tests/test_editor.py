@@ -10,12 +10,18 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline import EMOTIONS, InvalidRequest, NoFaceError, detect, edit
-from pipeline.detect import detect_faces
+from pipeline import EMOTIONS, InvalidRequest, NoFaceError, detect
+from pipeline import edit as gated_edit
+from pipeline.detection import detect_faces
 from pipeline.expression import EYE_L, EYE_R, measures
 from pipeline.motion import observed_motion
 
 from .conftest import PEOPLE, london
+
+
+def edit(*args, **kwargs):
+    """These tests are about rendering: ungated, so no retry changes the intensity asked for."""
+    return gated_edit(*args, gate=kwargs.pop("gate", False), **kwargs)
 
 
 def _measures(rgb):
@@ -52,7 +58,7 @@ EXPECTED = {
     "sad": [("corner_lift", -1, 0.06, 0.003), ("inner_brow_height", +1, 0.06, 0.012)],
     "surprised": [("inner_brow_height", +1, 0.08, 0.02), ("outer_brow_height", +1, 0.06, 0.018),
                   ("lip_gap", +1, 0.08, 0.06), ("eye_open", +1, 0.03, None)],
-    "fearful": [("inner_brow_height", +1, 0.03, 0.007), ("mouth_width", +1, 0.1, 0.015), ("lip_gap", +1, 0.02, 0.008)],
+    "fearful": [("inner_brow_height", +1, 0.02, 0.007), ("mouth_width", +1, 0.1, 0.015), ("lip_gap", +1, 0.02, 0.008)],
     "angry": [("inner_brow_height", -1, 0.1, 0.008), ("brow_gap", -1, 0.05, None)],
     "disgusted": [("upper_lip_raise", +1, 0.02, 0.006), ("inner_brow_height", -1, 0.04, 0.01)],
     "contempt": [("corner_asymmetry", +1, 0.1, None)],

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not LONDON.is_dir(), reason="shared/data/faces/l
 
 
 def _photo(person: str, kind: str):
-    from pipeline.detect import detect_faces
+    from pipeline.detection import detect_faces
 
     rgb = cv2.cvtColor(cv2.imread(str(LONDON / f"{person}_{kind}.jpg")), cv2.COLOR_BGR2RGB)
     faces = detect_faces(rgb)
