@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 
+import cv2
 import numpy as np
 
 from . import expression, mouth, shading, warp
@@ -61,7 +62,7 @@ def _render(img: np.ndarray, base: np.ndarray, face: Face, index: int, emotion: 
     iod = p.pose.s
     with _timer(t, "warp"):
         mapping, changed = warp.backward_map(src, p.target, region)
-        warped = warp.remap(base, mapping).astype(np.float32)
+        warped = warp.remap(base, mapping)  # uint8: float only where mouth and shading draw
     with _timer(t, "mouth"):
         if mouth.needs_interior(img, src, p.lip_gap_before, p.lip_gap_after):
             m = mouth.render_interior(img, src, p.target, warped, region, iod)
@@ -70,11 +71,11 @@ def _render(img: np.ndarray, base: np.ndarray, face: Face, index: int, emotion: 
     with _timer(t, "shading"):
         m = shading.render(warped, p.target, p.applied, region, iod)
         if m is not None:
-            changed |= m > 1e-3
+            changed |= m
     with _timer(t, "blend"):
+        # Only pixels that moved or were drawn on change; the rest stay bit-identical.
         roi = base[region.slices].copy()
-        new = np.clip(warped + 0.5, 0, 255).astype(np.uint8)
-        roi[changed] = new[changed]
+        cv2.copyTo(warped, changed.view(np.uint8), roi)
     fe.region = (region.x0, region.y0, region.x1, region.y1)
     return fe, roi
 

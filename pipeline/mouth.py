@@ -68,8 +68,8 @@ def _lip_colour(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
 
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0) -> np.ndarray | None:
-    """Composite a synthesised interior into `warped` (the region's pixels, float32 RGB) inside the
-    destination inner-lip polygon. Returns the opening's mask, or None when nothing was drawn."""
+    """Composite a synthesised interior into `warped` (the region's pixels, uint8 RGB, in place)
+    inside the destination inner-lip polygon. Returns the opening's mask, or None when nothing was drawn."""
     poly = dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
     mask = _poly_mask(poly, region, warped.shape[:2])
     if mask.max() <= 0:
@@ -123,7 +123,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
 
     fill = tooth_rgb * in_tooth[..., None] + cav_rgb * (1 - in_tooth[..., None])
     a = (sub * amount)[..., None]
-    warped[y0:y1, x0:x1] = warped[y0:y1, x0:x1] * (1 - a) + fill * a
+    warped[y0:y1, x0:x1] = np.clip(warped[y0:y1, x0:x1] * (1 - a) + fill * a + 0.5, 0, 255).astype(np.uint8)
     return mask
 
 

@@ -42,19 +42,29 @@ class _Canvas:
             cv2.polylines(self.light, [q], False, float(strength) * 0.45, th, cv2.LINE_AA, shift=4)
 
     def apply(self, rgb: np.ndarray) -> np.ndarray | None:
-        if not self.dark.any():
+        """Multiply the lines' shading into `rgb` (uint8, in place), blurring only the area the
+        lines cover (plus 3 sigma). Returns the touched-pixel mask (bool, region-sized)."""
+        ys, xs = np.nonzero(self.dark + self.light)
+        if not len(ys):
             return None
         k = 0.02 * self.iod
-        dark = cv2.GaussianBlur(self.dark, (0, 0), k)
-        light = cv2.GaussianBlur(self.light, (0, 0), k * 1.3)
+        pad = int(3 * k * 1.3) + 2
+        h, w = self.dark.shape
+        y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
+        x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
+        dark = cv2.GaussianBlur(self.dark[y0:y1, x0:x1], (0, 0), k)
+        light = cv2.GaussianBlur(self.light[y0:y1, x0:x1], (0, 0), k * 1.3)
         gain = (1 - dark) * (1 + 0.5 * light)
-        rgb *= gain[..., None]
-        return np.maximum(dark, light)
+        sub = rgb[y0:y1, x0:x1]
+        sub[:] = np.clip(sub * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
+        touched = np.zeros((h, w), bool)
+        touched[y0:y1, x0:x1] = np.maximum(dark, light) > 1e-3
+        return touched
 
 
 def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: Region, iod: float):
-    """Darken/lighten `rgb` (the region's float32 pixels, in place) for the AUs in `weights`.
-    Returns the mask of touched pixels (float32) or None."""
+    """Darken/lighten `rgb` (the region's uint8 pixels, in place) for the AUs in `weights`.
+    Returns the mask of touched pixels (bool) or None."""
     w = {k: max(0.0, v) for k, v in weights.items()}
     cv = _Canvas(rgb.shape[:2], region, iod)
     p = lm[:, :2].astype(np.float32)

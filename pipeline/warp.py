@@ -102,13 +102,18 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
     node = np.stack([gx, gy], 1) * step + origin
     disp = np.zeros((ny, nx, 2), np.float32)
     disp[gy, gx] = np.einsum("ni,nij->nj", bary, s_all[tris[k]]) - node
-    # Upsample the displacement (not the image): node k sits at pixel k*step.
+    # Upsample (the map, not the image): node k sits at pixel k*step. Absolute source coordinates
+    # are upsampled directly: bilinear interpolation reproduces the identity part exactly.
+    moved_nodes = (np.abs(disp) > 1e-3).any(-1).astype(np.uint8)
+    disp[..., 0] += (np.arange(nx, dtype=np.float32) * step + region.x0)[None]
+    disp[..., 1] += (np.arange(ny, dtype=np.float32) * step + region.y0)[:, None]
     m = np.float32([[1 / step, 0, 0], [0, 1 / step, 0]])
     big = cv2.warpAffine(disp, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_REPLICATE)
-    moved = (np.abs(big) > 1e-3).any(-1)
-    big[..., 0] += np.arange(region.x0, region.x1, dtype=np.float32)[None]
-    big[..., 1] += np.arange(region.y0, region.y1, dtype=np.float32)[:, None]
+    # A pixel can move only next to a node that moves: dilate one node, then nearest-upsample.
+    moved_nodes = cv2.dilate(moved_nodes, np.ones((3, 3), np.uint8))
+    moved = cv2.warpAffine(moved_nodes, m, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REPLICATE).astype(bool)
     return big, moved
 
 
