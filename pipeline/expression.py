@@ -68,14 +68,14 @@ EMOTION_ALIASES = {"happiness": "happy", "joy": "happy", "sadness": "sad", "ange
 RECIPES: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"AU6": 1.0, "AU12": 1.1, "AU25": 2.4},
-    "sad": {"AU1": 1.2, "AU4": 0.6, "AU15": 1.1, "AU17": 0.7, "AU43": 0.2},
+    "sad": {"AU1": 1.6, "AU4": 1.0, "AU15": 1.6, "AU17": 1.0, "AU43": 0.3},
     "surprised": {"AU1": 1.2, "AU2": 1.3, "AU5": 1.2, "AU25": 0.4, "AU26": 1.4},
     # Fear vs surprise (the classic confusion): fear's brows are drawn together as they rise (4),
     # the lower lids tense (7) and the lips stretch sideways (20) rather than the jaw dropping.
-    "fearful": {"AU1": 1.5, "AU2": 0.8, "AU4": 1.3, "AU5": 1.5, "AU7": 0.6, "AU20": 2.0, "AU25": 1.6, "AU26": 0.3},
-    # Anger with the lips pressed (4+5+7+23/24) and a hint of the bared-teeth variant (10): the
-    # brows pulled down and together carry most of it.
-    "angry": {"AU4": 2.0, "AU5": 0.6, "AU7": 1.3, "AU9": 0.4, "AU10": 0.6, "AU17": 0.5, "AU23": 1.0, "AU24": 0.4},
+    "fearful": {"AU1": 1.6, "AU2": 1.0, "AU4": 0.5, "AU5": 1.8, "AU15": 0.4, "AU20": 2.4, "AU25": 1.2, "AU26": 0.5},
+    # Anger (4+5+7+23/24, EMFACS): brows pulled down and together in a "V", glaring lids, lips
+    # pressed with the corners down and the chin pushed up (15+17, the closed-mouth variant).
+    "angry": {"AU4": 2.0, "AU5": 0.8, "AU7": 1.3, "AU9": 0.5, "AU15": 1.1, "AU17": 1.0, "AU23": 1.0, "AU24": 0.6},
     # Disgust vs anger: the nose wrinkle and raised upper lip lead; the brows lower only a little.
     "disgusted": {"AU9": 2.6, "AU10": 2.1, "AU15": 1.0, "AU16": 0.3, "AU17": 0.6, "AU4": 0.4, "AU7": 0.5},
     "contempt": {"AU12R": 0.9, "AU14R": 0.8},
@@ -199,9 +199,11 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             # Lowered brows push the upper lid down a little too (the eye narrows from above),
             # which also spreads the squeeze over brow and lid instead of crushing the skin between.
             upper_face = _ramp(g.eye_centre[s][1] - p[:, 1], -0.01, 0.03)
-            w = _bump(p, g.brow_inner[s], 0.35, 0.22) * (0.3 + 0.7 * g.above_lids) * upper_face
-            d[:, 1] += 0.075 * w
-            d[:, 0] -= sgn[s] * 0.06 * w
+            # Strongest at the inner ends and falling off fast along the brow: the oblique "V" of a
+            # frown rather than a uniformly lowered brow.
+            w = _bump(p, g.brow_inner[s], 0.24, 0.22) * (0.3 + 0.7 * g.above_lids) * upper_face
+            d[:, 1] += 0.085 * w
+            d[:, 0] -= sgn[s] * 0.04 * w
         elif au in ("AU5", "AU7", "AU43"):
             up, lo = (LID_UP_L, LID_LO_L) if s == "L" else (LID_UP_R, LID_LO_R)
             prof = np.array([0.4, 0.75, 0.95, 1.0, 0.95, 0.75, 0.4])
@@ -455,7 +457,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
                 lip_gap(c), lip_gap(c2))
 
 
-MIN_AREA_RATIO = 0.15  # a triangle may shrink to 15% of its area, never flip
+MIN_AREA_RATIO = 0.06  # a triangle may shrink to 6% of its area (skin bunching), never flip
 
 
 @lru_cache(maxsize=1)
