@@ -221,7 +221,7 @@ def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glo
         for v in vals:
             rv = [r for r in rec if r["group"].get(key, "?") == v]
             ids = [r["identity"] for r in rv if r.get("identity") is not None]
-            trs.append((v, len({r["photo"] for r in rv}), f"{np.mean([r['recognised'] == r['target'] for r in rv]):.0%}",
+            trs.append((v, len({r["photo"].split("_")[0] for r in rv}), f"{np.mean([r['recognised'] == r['target'] for r in rv]):.0%}",
                         f"{np.mean([i >= IDENTITY_THRESHOLD for i in ids]):.0%}" if ids else "n/a"))
         md.append(_table([key, "people", "hit rate (all targets)", "identity pass"], trs))
     (out / "report.md").write_text("\n".join(md) + "\n")
