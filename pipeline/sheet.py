@@ -37,7 +37,7 @@ def _tile(rgb: np.ndarray, box, size: int, label: str) -> np.ndarray:
     h, w = crop.shape[:2]
     k = size / max(h, w)
     crop = cv2.resize(crop, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
-    tile = np.full((size + 22, size, 3), 255, np.uint8)
+    tile = np.full((crop.shape[0] + 22, size, 3), 255, np.uint8)  # tiles keep the crop's aspect
     tile[22:22 + crop.shape[0], :crop.shape[1]] = crop
     cv2.putText(tile, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (20, 20, 20), 1, cv2.LINE_AA)
     return tile
