@@ -514,7 +514,7 @@ INTRO = """# Mien — change a facial expression
 
 Everything runs on this server's CPU; photos are deleted within an hour."""
 
-with gr.Blocks(title="Mien — change a facial expression", delete_cache=(1800, CACHE_TTL_S)) as demo:
+with gr.Blocks(title="Mien — change a facial expression", delete_cache=(300, CACHE_TTL_S - 300)) as demo:  # sweep + age <= 1 h
     state_ = gr.State(None)  # {"path", "key", "n"} of the current photo
     plan_ = gr.State({})  # face index -> (emotion, intensity 0..1.5, extra AUs)
     last = gr.State(None)  # summary of the last checked result
