@@ -31,5 +31,8 @@ test: setup browser
 sheet: setup
 	$(PY) -m pipeline sheet --out out/sheet.png
 
+bench: setup
+	$(PY) -m pipeline.bench --out docs/speed.md --check
+
 clean:
 	rm -rf $(VENV) out .pytest_cache

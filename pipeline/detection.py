@@ -59,9 +59,9 @@ def _nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float) -> list[np.ndarr
 
 class BlazeFace:
     """BlazeFace full-range (192x192, faces up to ~5 m away) with a pyramid of overlapping tiles
-    for big photos, so that faces of ~25 px in a 4000 px group photo are still found."""
+    for big photos, so that faces of ~50 px in a 4000 px group photo are still found."""
 
-    MIN_TILE = 512
+    MIN_TILE = 1024  # finest tile: faces from ~48 px in big photos (smaller ones are too small to edit)
 
     def __init__(self, min_score: float = 0.5, iou: float = 0.3):
         self.min_score = min_score
@@ -105,16 +105,19 @@ class BlazeFace:
         """Model inputs: the whole photo letterboxed (zero padding, as MediaPipe), then, for big
         photos, a pyramid: the photo scaled so a tile of side t becomes 192 px (t = side/2, /4, ...
         down to ~MIN_TILE), cut in 192 px tiles with 25% overlap. The model sees faces from ~9 px,
-        so 512 px tiles find faces from ~24 px. One resize per level, not per tile."""
+        so 1024 px tiles find faces from ~48 px. One resize per level, not per tile."""
         h, w = rgb.shape[:2]
         side = max(h, w)
         s = self._size
-        canvas = np.zeros((side, side, 3), np.uint8)
-        oy, ox = (side - h) // 2, (side - w) // 2
-        canvas[oy:oy + h, ox:ox + w] = rgb
-        yield cv2.resize(canvas, (s, s), interpolation=cv2.INTER_AREA), -ox, -oy, side / s
+        # Resize first, then pad: never allocate a side x side copy of a big photo.
+        k = s / side
+        small = cv2.resize(rgb, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
+        sh, sw = small.shape[:2]
+        oy, ox = (s - sh) // 2, (s - sw) // 2
+        inp = cv2.copyMakeBorder(small, oy, s - sh - oy, ox, s - sw - ox, cv2.BORDER_CONSTANT)
+        yield inp, -ox * w / sw, -oy * h / sh, w / sw
         # Photos up to 1280 px need no tiles: the whole-photo pass already sees faces from ~60 px.
-        t = side / 2 if side > 2.5 * self.MIN_TILE else 0
+        t = side / 2 if side > 1280 else 0
         while t >= self.MIN_TILE * 0.75:
             k = s / t
             level = cv2.resize(rgb, (max(s, round(w * k)), max(s, round(h * k))), interpolation=cv2.INTER_AREA)

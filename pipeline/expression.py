@@ -91,13 +91,15 @@ class Model:
     smile: np.ndarray  # (468, 3) mean neutral->smile shift (symmetrised)
     # `measures` of the 68 real neutral London faces: name -> (5th, 50th, 95th percentile)
     neutral_range: dict[str, tuple[float, float, float]]
+    tri_mesh: np.ndarray  # (T, 3) Delaunay triangles of the mean face's 468 points (2-D)
+    tri_ring: np.ndarray  # (T', 3) the same with the warp's anchor ring appended (indices 468+)
 
 
 @lru_cache(maxsize=1)
 def model() -> Model:
     z = np.load(MODEL_PATH)
     rng = {str(n): tuple(v) for n, v in zip(z["range_names"], z["range_values"].tolist())}
-    return Model(z["mean"], z["mirror"], z["smile"], rng)
+    return Model(z["mean"], z["mirror"], z["smile"], rng, z["tri_mesh"], z["tri_ring"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,9 +466,7 @@ MIN_AREA_RATIO = 0.06  # a triangle may shrink to 6% of its area (skin bunching)
 def _skin_triangles() -> np.ndarray:
     """Delaunay triangles of the mean mesh, less those spanning the eye and mouth openings (which
     are meant to close or open)."""
-    from scipy.spatial import Delaunay
-
-    tris = Delaunay(model().mean[:, :2]).simplices
+    tris = model().tri_mesh
     openings = [set(EYE_L), set(EYE_R), set(LIPS_INNER_LOWER + LIPS_INNER_UPPER)]
     keep = [not any(len(set(t) & o) >= 2 for o in openings) for t in tris]
     return tris[np.array(keep)]

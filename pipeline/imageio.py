@@ -447,7 +447,9 @@ def _encode(im: Image.Image, fp: IO[bytes], fmt: str) -> None:
         text = PngImagePlugin.PngInfo()
         text.add_text("Software", "Mien")
         text.add_text("Description", note)
-        im.save(fp, "PNG", pnginfo=text, icc_profile=icc)
+        # Level 1: ~4x faster than Pillow's default 6 for ~12% larger files (measured at 1024 px
+        # by the bench); a download is written once, but a preview waits on it.
+        im.save(fp, "PNG", pnginfo=text, icc_profile=icc, compress_level=1)
     elif fmt == "JPEG":
         if im.mode in ("LA", "RGBA"):  # JPEG has no alpha: flatten onto white
             base = Image.new(im.mode[:-1], im.size, "white")

@@ -14,7 +14,6 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from scipy.spatial import Delaunay
 
 from .expression import FACE_OVAL, STABLE, model, umeyama
 
@@ -39,18 +38,23 @@ class Region:
         return self.y1 - self.y0, self.x1 - self.x0
 
 
-@lru_cache(maxsize=1)
-def _topology() -> tuple[np.ndarray, np.ndarray]:
-    """Canonical anchor ring and one fixed triangulation of (mesh + ring), made on the mean face.
-    A fixed topology (rather than re-triangulating each destination) keeps the map one-to-one
-    when points meet, e.g. an upper lid closing onto the lower one."""
-    mean = model().mean[:, :2].astype(np.float64)
-    oval = mean[FACE_OVAL]
+def ring_around(mean: np.ndarray) -> np.ndarray:
+    """The canonical anchor ring: an ellipse around the mean face oval, RING_SCALE times its extent."""
+    oval = mean[FACE_OVAL, :2]
     c = oval.mean(0)
     ext = np.abs(oval - c).max(0) * RING_SCALE
     t = np.linspace(0, 2 * np.pi, RING_POINTS, endpoint=False)
-    ring = np.stack([np.cos(t) * ext[0], np.sin(t) * ext[1]], 1) + c
-    return ring, Delaunay(np.concatenate([mean, ring])).simplices
+    return np.stack([np.cos(t) * ext[0], np.sin(t) * ext[1]], 1) + c
+
+
+@lru_cache(maxsize=1)
+def _topology() -> tuple[np.ndarray, np.ndarray]:
+    """Canonical anchor ring and one fixed triangulation of (mesh + ring), made once on the mean
+    face (Delaunay, by scripts/build_expression_model.py; stored so scipy is not needed here).
+    A fixed topology, rather than re-triangulating each destination, keeps the map one-to-one when
+    points meet, e.g. an upper lid closing onto the lower one."""
+    m = model()
+    return ring_around(m.mean.astype(np.float64)), m.tri_ring
 
 
 def anchor_ring(src: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Build weights/expression_model.npz from the London photos (../shared/data/faces/london).
 
-    python scripts/build_expression_model.py
+    python scripts/build_expression_model.py                 # everything (reads ../shared)
+    python scripts/build_expression_model.py --triangulate   # only (re)add the triangulations
 
 - mean: the canonical neutral face: all 68 neutral meshes aligned (Umeyama, expression-stable
   points), averaged, turned to face the camera and made left/right symmetric.
@@ -40,6 +41,22 @@ def frontal(p):
     return p @ np.stack([x, y, np.cross(x, y)], 1)
 
 
+def triangulate(path=ex.MODEL_PATH):
+    """Add the fixed triangulations (mesh; mesh + warp anchor ring) to the model file, so the
+    runtime needs no scipy."""
+    from scipy.spatial import Delaunay
+
+    from pipeline.warp import ring_around
+
+    z = dict(np.load(path))
+    mean = z["mean"].astype(np.float64)
+    z["tri_mesh"] = Delaunay(mean[:, :2]).simplices.astype(np.int32)
+    z["tri_ring"] = Delaunay(np.concatenate([mean[:, :2], ring_around(mean)])).simplices.astype(np.int32)
+    np.savez(path, **z)
+    ex.model.cache_clear()
+    print(f"triangles: {len(z['tri_mesh'])} (mesh), {len(z['tri_ring'])} (mesh + ring)")
+
+
 def main():
     ids = london_ids()
     lm = {k: [] for k in ("neutral", "happy")}
@@ -68,7 +85,7 @@ def main():
     rng = np.array([np.percentile([m[k] for m in meas], [5, 50, 95]) for k in names])
     np.savez(ex.MODEL_PATH, mean=mean.astype(np.float32), mirror=mirror, smile=smile.astype(np.float32),
              range_names=np.array(names), range_values=rng)
-    ex.model.cache_clear()
+    triangulate()
     print(f"{len(ids)} people; mirror pairs consistent: {(mirror[mirror] == np.arange(len(mirror))).mean():.2%}")
     print(f"smile at the mouth corners (IOD): {smile[61].round(3)} / {smile[291].round(3)}; cheeks {smile[50].round(3)}")
     est_n = [ex.estimate(c) for c in an]
@@ -80,4 +97,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--triangulate"]:  # add the triangulations to an existing model file
+        triangulate()
+    else:
+        main()
