@@ -104,8 +104,9 @@ def _edit_face(img, out, face, index, emotion, intensity, aus, gate_mode) -> Fac
         x0, y0, x1, y1 = fe.region
         saved = out[y0:y1, x0:x1].copy()
         _paste(out, fe, roi)
+        stronger_next = attempt < gate.MAX_ATTEMPTS and 0 < fe.intensity < expression.INTENSITY_MAX
         with _timer(t, "gate"):
-            c = gate.check(img, out, face, emotion, identity=use_id)
+            c = gate.check(img, out, face, emotion, identity=use_id, lazy_identity=stronger_next)
         out[y0:y1, x0:x1] = saved
         if best is None or gate.better(c, best[2]):
             best = (fe, roi, c)
@@ -117,6 +118,9 @@ def _edit_face(img, out, face, index, emotion, intensity, aus, gate_mode) -> Fac
         fe, roi = _render(img, out, face, index, emotion, nxt, aus)
     fe, roi, c = best
     _paste(out, fe, roi)
+    if use_id and c.identity is None:  # identity was skipped on this attempt: measure the one kept
+        with _timer(t, "gate"):
+            c = gate.with_identity(c, out, face)
     fe.probs_before = face.emotion_probs
     fe.probs_after = c.probs
     fe.identity = c.identity

@@ -81,8 +81,11 @@ def contempt_score(before: np.ndarray, after: np.ndarray, face: Face) -> float:
     return float((-right[1] - abs(left[1])) / _iod(face.landmarks))
 
 
-def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identity: bool = True) -> Check:
-    """Judge one edited face (`after` is the whole edited image; `face` the input's detection)."""
+def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identity: bool = True,
+          lazy_identity: bool = False) -> Check:
+    """Judge one edited face (`after` is the whole edited image; `face` the input's detection).
+    lazy_identity: skip the (slow) identity model when the emotion already failed; the caller
+    retries stronger and measures identity on the attempt it keeps (`with_identity`)."""
     from .classify import classify_faces
 
     if after.shape != before.shape or not np.isfinite(after).all():
@@ -98,18 +101,26 @@ def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identi
         ok_emotion = score >= need
         seen = max(probs, key=probs.get)
         why = f"classifier saw '{seen}' {probs[seen]:.2f}; '{target}' {score:.2f} < {need:.2f} needed"
-    sim, ok_id = None, True
-    if identity and face.embedding is not None:
-        from .identity import default_embedder, similarity
+    c = Check(ok_emotion, "accepted" if ok_emotion else why, probs, float(score), None, True)
+    if identity and not (lazy_identity and not ok_emotion):
+        c = with_identity(c, after, face)
+    return c
 
-        emb = default_embedder()
-        sim = similarity(face.embedding, emb.embed(after, [face])[0])
-        ok_id = sim >= emb.threshold
-        if not ok_id:
-            why_id = f"identity similarity {sim:.3f} < {emb.threshold:.3f}: the face may no longer look like the same person"
-            why = why_id if ok_emotion else f"{why}; {why_id}"
-    accepted = ok_emotion and ok_id
-    return Check(accepted, "accepted" if accepted else why, probs, float(score), sim, ok_id)
+
+def with_identity(c: Check, after: np.ndarray, face: Face) -> Check:
+    """`c` with the identity check added (a no-op when the input face has no embedding)."""
+    if face.embedding is None:
+        return c
+    from .identity import default_embedder, similarity
+
+    emb = default_embedder()
+    sim = similarity(face.embedding, emb.embed(after, [face])[0])
+    ok_id = sim >= emb.threshold
+    reason = c.reason
+    if not ok_id:
+        why_id = f"identity similarity {sim:.3f} < {emb.threshold:.3f}: the face may no longer look like the same person"
+        reason = why_id if c.accepted else f"{c.reason}; {why_id}"
+    return Check(c.accepted and ok_id, reason, c.probs, c.target_score, sim, ok_id)
 
 
 def next_intensity(intensity: float, last: Check, max_intensity: float) -> float | None:
