@@ -2,7 +2,7 @@
 
 An edit of one face is accepted when
 1. the emotion classifier gives the target at least `min_prob[target]` (calibrated, not just top-1:
-   small classifiers are unsure). Contempt has no class in FER2013, so it is checked geometrically:
+   small classifiers are unsure) and at least half of the top class's probability. Contempt has no class in FER2013, so it is checked geometrically:
    optical flow must show one lip corner rising and the other not (a unilateral AU12);
 2. the identity embedding of the edited face is within the embedder's threshold of the input's;
 3. the image is sane: same size, region inside the image.
@@ -27,6 +27,7 @@ from .types import Face
 CALIBRATION = Path(__file__).resolve().parent.parent / "weights" / "gate_calibration.json"
 MIN_PROB = 0.25  # floor on any emotion threshold
 MARGIN = 0.05  # above the real-neutral 99th percentile
+RIVAL = 0.5  # the target may trail the top class, but not by more than half
 CONTEMPT_MIN = 0.05  # one corner rises this much more than the other (IOD), seen by optical flow
 MAX_ATTEMPTS = 3
 
@@ -98,9 +99,13 @@ def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identi
     else:
         need = thresholds()[target]
         score = probs[target]
-        ok_emotion = score >= need
         seen = max(probs, key=probs.get)
-        why = f"classifier saw '{seen}' {probs[seen]:.2f}; '{target}' {score:.2f} < {need:.2f} needed"
+        # Enough of the target, and no other emotion more than 1/RIVAL times as likely.
+        ok_emotion = score >= need and score >= RIVAL * probs[seen]
+        if score < need:
+            why = f"classifier saw '{seen}' {probs[seen]:.2f}; '{target}' {score:.2f} < {need:.2f} needed"
+        else:
+            why = f"classifier saw '{seen}' {probs[seen]:.2f}, far above '{target}' {score:.2f}"
     c = Check(ok_emotion, "accepted" if ok_emotion else why, probs, float(score), None, True)
     if identity and not (lazy_identity and not ok_emotion):
         c = with_identity(c, after, face)
