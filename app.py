@@ -58,7 +58,8 @@ ROOT = Path(__file__).resolve().parent
 EXAMPLES_DIR = ROOT / "examples"
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.jpg"))
 DISPLAY_MAX = 1280  # longest side of the pictures shown in the page (the download is full size)
-CACHE_TTL_S = 3600  # uploads, detections and downloads are forgotten after an hour
+# Uploads, detections and downloads are forgotten after an hour (MIEN_CACHE_TTL_S overrides).
+CACHE_TTL_S = int(os.environ.get("MIEN_CACHE_TTL_S", 3600))
 CACHE_ENTRIES = 16
 CACHE_BYTES = 600_000_000  # decoded photos kept for the sliders, all sessions together
 STRIP_STEPS = (0, 25, 50, 75, 100, 125, 150)  # percent
@@ -126,12 +127,18 @@ def _prune_cache() -> None:
             _cache.popitem(last=False)
 
 
+def _sweep_s() -> int:
+    """How often the caches are swept; files are deleted at age TTL - sweep, so nothing outlives
+    the TTL even between two sweeps."""
+    return max(1, min(300, CACHE_TTL_S // 4))
+
+
 def _prune_files() -> None:
-    WORK.mkdir(parents=True, exist_ok=True)
+    WORK.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: other local users can't read it
     now = time.time()
     for d in WORK.iterdir():
         try:
-            if now - d.stat().st_mtime > CACHE_TTL_S:
+            if now - d.stat().st_mtime > CACHE_TTL_S - _sweep_s():
                 shutil.rmtree(d) if d.is_dir() else d.unlink()
         except OSError:
             pass
@@ -514,7 +521,8 @@ INTRO = """# Mien — change a facial expression
 
 Everything runs on this server's CPU; photos are deleted within an hour."""
 
-with gr.Blocks(title="Mien — change a facial expression", delete_cache=(300, CACHE_TTL_S - 300)) as demo:  # sweep + age <= 1 h
+with gr.Blocks(title="Mien — change a facial expression",
+               delete_cache=(_sweep_s(), CACHE_TTL_S - _sweep_s())) as demo:  # sweep + age <= TTL
     state_ = gr.State(None)  # {"path", "key", "n"} of the current photo
     plan_ = gr.State({})  # face index -> (emotion, intensity 0..1.5, extra AUs)
     last = gr.State(None)  # summary of the last checked result
@@ -597,8 +605,18 @@ def warm() -> float:
     return time.perf_counter() - t
 
 
+def _sweeper() -> None:
+    """Forget photos and delete work files on a timer too, not only when a request comes in: an idle
+    server must not keep anyone's photo past the TTL."""
+    while True:
+        time.sleep(_sweep_s())
+        _prune_cache()
+        _prune_files()
+
+
 def launch(**kwargs):
     kwargs.setdefault("max_file_size", imageio.MAX_BYTES)
+    threading.Thread(target=_sweeper, name="mien-sweeper", daemon=True).start()
     return demo.launch(css=CSS, theme=gr.themes.Soft(), footer_links=["api"], **kwargs)
 
 

@@ -299,9 +299,7 @@ def test_files_are_deleted_after_the_time_to_live(ttl_server, tmp_path):
         time.sleep(0.5)
     left = _files(ttl_server.temp) & cached
     assert not left, f"still in the cache {TTL_S} s + 10 s after the edit: {left}"
-    idle_left = _files(ttl_server.work) & work  # the work dir has no timer of its own (see below)
-    _edit(ttl_server, tmp_path, london("021", "happy"), "sad")  # any later request prunes the work dir
+    idle_left = _files(ttl_server.work) & work  # swept by the app's own timer, with no request
+    assert not idle_left, f"{len(idle_left)} download/display file(s) outlived the time-to-live on an idle server"
+    _edit(ttl_server, tmp_path, london("021", "happy"), "sad")
     assert not (_files(ttl_server.work) & work), "the app's work dir was not pruned after its time-to-live"
-    if idle_left:
-        pytest.xfail(f"app.py prunes its work dir ({ttl_server.work.name}) only when a request comes in: "
-                     f"{len(idle_left)} download/display file(s) outlived the time-to-live on an idle server")
