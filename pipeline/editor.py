@@ -116,9 +116,11 @@ def _edit_face(img, out, face, index, emotion, intensity, aus, gate_mode) -> Fac
         gate.prepare(img, [face], identity=use_id)
     tried = []
     for attempt in range(1, gate.MAX_ATTEMPTS + 1):
-        stronger_next = attempt < gate.MAX_ATTEMPTS and 0 < fe.intensity < expression.INTENSITY_MAX
+        # The first attempt is judged in full (its identity decides stronger vs gentler); later
+        # ones that miss the emotion and will be retried stronger skip the slow identity model.
+        lazy = 1 < attempt < gate.MAX_ATTEMPTS and 0 < fe.intensity < expression.INTENSITY_MAX
         with _timer(t, "gate"):
-            c = _judge(img, out, face, fe, roi, emotion, use_id, lazy=stronger_next)
+            c = _judge(img, out, face, fe, roi, emotion, use_id, lazy=lazy)
         tried.append((fe, roi, c))
         if c.accepted:
             break
