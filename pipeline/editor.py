@@ -86,18 +86,15 @@ def _paste(out: np.ndarray, fe: FaceEdit, roi: np.ndarray | None) -> None:
         out[y0:y1, x0:x1] = roi
 
 
-def _judge(img, out, face, fe, roi, emotion, use_id, lazy, known=None):
-    """Judge one attempt in place (pasted into `out`, then undone). `known`: a check whose emotion
-    part is done and only needs the identity."""
+def _judge(img, out, face, fe, roi, emotion, use_id):
+    """Judge one attempt in place: pasted into `out` for the checks, then undone."""
     from . import gate
 
     x0, y0, x1, y1 = fe.region
     saved = out[y0:y1, x0:x1].copy()
     _paste(out, fe, roi)
     try:
-        if known is not None:
-            return gate.with_identity(known, out, face)
-        return gate.check(img, out, face, emotion, identity=use_id, lazy_identity=lazy)
+        return gate.check(img, out, face, emotion, identity=use_id)
     finally:
         out[y0:y1, x0:x1] = saved
 
@@ -114,33 +111,19 @@ def _edit_face(img, out, face, index, emotion, intensity, aus, gate_mode) -> Fac
     t: dict[str, float] = {}
     with _timer(t, "gate"):
         gate.prepare(img, [face], identity=use_id)
-    tried = []
+    best = None
     for attempt in range(1, gate.MAX_ATTEMPTS + 1):
-        # The first attempt is judged in full (its identity decides stronger vs gentler); later
-        # ones that miss the emotion and will be retried stronger skip the slow identity model.
-        lazy = 1 < attempt < gate.MAX_ATTEMPTS and 0 < fe.intensity < expression.INTENSITY_MAX
         with _timer(t, "gate"):
-            c = _judge(img, out, face, fe, roi, emotion, use_id, lazy=lazy)
-        tried.append((fe, roi, c))
+            c = _judge(img, out, face, fe, roi, emotion, use_id)
+        if best is None or gate.better(c, best[2]):
+            best = (fe, roi, c)
         if c.accepted:
             break
         nxt = gate.next_intensity(fe.intensity, c, expression.INTENSITY_MAX) if fe.intensity > 0 else None
         if nxt is None:
             break
         fe, roi = _render(img, out, face, index, emotion, nxt, aus)
-    # Keep the best attempt that still looks like the person: by verdict, then emotion score;
-    # identity skipped on a missed attempt is measured now, best candidate first.
-    tried.sort(key=lambda a: (a[2].accepted, a[2].target_score), reverse=True)
-    fe, roi, c = tried[0]
-    if use_id:
-        with _timer(t, "gate"):
-            for i, (f2, r2, c2) in enumerate(tried):
-                if c2.identity is None:
-                    tried[i] = (f2, r2, _judge(img, out, face, f2, r2, emotion, use_id, lazy=False, known=c2))
-                if tried[i][2].identity_ok:
-                    break
-        fe, roi, c = next((a for a in tried if a[2].identity_ok),
-                          max(tried, key=lambda a: a[2].identity if a[2].identity is not None else -1))
+    fe, roi, c = best
     _paste(out, fe, roi)
     fe.probs_before = face.emotion_probs
     fe.probs_after = c.probs

@@ -82,11 +82,9 @@ def contempt_score(before: np.ndarray, after: np.ndarray, face: Face) -> float:
     return float((-right[1] - abs(left[1])) / _iod(face.landmarks))
 
 
-def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identity: bool = True,
-          lazy_identity: bool = False) -> Check:
+def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identity: bool = True) -> Check:
     """Judge one edited face (`after` is the whole edited image; `face` the input's detection).
-    lazy_identity: skip the (slow) identity model when the emotion already failed; the caller
-    retries stronger and measures identity on the attempt it keeps (`with_identity`)."""
+    Identity is always measured: whether a retry goes stronger or gentler depends on it."""
     from .classify import classify_faces
 
     if after.shape != before.shape or not np.isfinite(after).all():
@@ -107,7 +105,7 @@ def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identi
         else:
             why = f"classifier saw '{seen}' {probs[seen]:.2f}, far above '{target}' {score:.2f}"
     c = Check(ok_emotion, "accepted" if ok_emotion else why, probs, float(score), None, True)
-    if identity and not (lazy_identity and not ok_emotion):
+    if identity:
         c = with_identity(c, after, face)
     return c
 
