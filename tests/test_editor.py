@@ -241,3 +241,18 @@ def test_sheet_command_writes_a_picture(tmp_path):
     assert r.returncode == 0, r.stderr
     img = cv2.imread(str(out))
     assert img.shape[1] == 96 * (1 + len(EMOTIONS))
+
+
+@pytest.mark.parametrize("name, content", [
+    ("notes.jpg", b"this is text, not a photo\n"),
+    ("empty.png", b""),
+    ("cut.jpg", None),  # a real JPEG cut in half
+    ("photo.heic", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"),
+])
+def test_cli_bad_files_get_one_line_and_a_nonzero_exit(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if content is not None else london("001").read_bytes()[:20000])
+    r = _cli("edit", str(path), "--out", str(tmp_path / "o.png"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: ")
+    assert not (tmp_path / "o.png").exists()
