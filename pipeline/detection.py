@@ -62,6 +62,7 @@ class BlazeFace:
     for big photos, so that faces of ~50 px in a 4000 px group photo are still found."""
 
     MIN_TILE = 1024  # finest tile: faces from ~48 px in big photos (smaller ones are too small to edit)
+    PORTRAIT = 0.15  # every face found at least this fraction of the photo: no tiles needed
 
     def __init__(self, min_score: float = 0.5, iou: float = 0.3):
         self.min_score = min_score
@@ -101,8 +102,8 @@ class BlazeFace:
         kps = kps * side + [x0, y0]
         return boxes, kps, scores
 
-    def _windows(self, rgb: np.ndarray):
-        """Model inputs: the whole photo letterboxed (zero padding, as MediaPipe), then, for big
+    def _whole(self, rgb: np.ndarray):
+        """Model inputs: the whole photo letterboxed (zero padding, as MediaPipe). `_tiles`: for big
         photos, a pyramid: the photo scaled so a tile of side t becomes 192 px (t = side/2, /4, ...
         down to ~MIN_TILE), cut in 192 px tiles with 25% overlap. The model sees faces from ~9 px,
         so 1024 px tiles find faces from ~48 px. One resize per level, not per tile."""
@@ -116,8 +117,12 @@ class BlazeFace:
         oy, ox = (s - sh) // 2, (s - sw) // 2
         inp = cv2.copyMakeBorder(small, oy, s - sh - oy, ox, s - sw - ox, cv2.BORDER_CONSTANT)
         yield inp, -ox * w / sw, -oy * h / sh, w / sw
-        # Photos up to 1280 px need no tiles: the whole-photo pass already sees faces from ~60 px.
-        t = side / 2 if side > 1280 else 0
+
+    def _tiles(self, rgb: np.ndarray):
+        h, w = rgb.shape[:2]
+        side = max(h, w)
+        s = self._size
+        t = side / 2
         while t >= self.MIN_TILE * 0.75:
             k = s / t
             level = cv2.resize(rgb, (max(s, round(w * k)), max(s, round(h * k))), interpolation=cv2.INTER_AREA)
@@ -132,7 +137,13 @@ class BlazeFace:
             t /= 2
 
     def detect(self, rgb: np.ndarray) -> list[Face]:
-        parts = [self._infer(*win) for win in self._windows(rgb)]
+        parts = [self._infer(*win) for win in self._whole(rgb)]
+        # Big photos get the tile pyramid unless they are portraits: the whole-photo pass (faces from
+        # ~side/20) found only large faces, so smaller ones are unlikely and the tiles' cost is saved.
+        side = max(rgb.shape[:2])
+        sizes = parts[0][0][:, 2] - parts[0][0][:, 0]
+        if side > 1280 and (not len(sizes) or sizes.min() < self.PORTRAIT * side):
+            parts += [self._infer(*win) for win in self._tiles(rgb)]
         boxes = np.concatenate([p[0] for p in parts])
         kps = np.concatenate([p[1] for p in parts])
         scores = np.concatenate([p[2] for p in parts])

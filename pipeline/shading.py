@@ -23,27 +23,38 @@ def _bezier(p0, p1, p2, n=24):
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
 
 
+WORK_IOD = 96.0  # shading is drawn and blurred with at most this many pixels between the eyes
+
+
 class _Canvas:
+    """Float buffers for the folds, at a working scale capped by WORK_IOD: a big face's soft
+    shading is drawn and blurred small and its gain upsampled, so the cost does not grow with the
+    square of the face size (blur cost ~ area x sigma)."""
+
     def __init__(self, shape, region: Region, iod: float):
-        self.dark = np.zeros(shape, np.float32)
-        self.light = np.zeros(shape, np.float32)
+        self.scale = min(1.0, WORK_IOD / iod)
+        self.full = shape
+        small = (max(1, int(np.ceil(shape[0] * self.scale))), max(1, int(np.ceil(shape[1] * self.scale))))
+        self.dark = np.zeros(small, np.float32)
+        self.light = np.zeros(small, np.float32)
         self.off = np.array([region.x0, region.y0], np.float32)
-        self.iod = iod
+        self.iod = iod * self.scale  # in working pixels
 
     def line(self, pts, strength, width=0.018, lit_side=None):
         """A fold along `pts` (image pixels). lit_side: unit-ish vector towards the highlight."""
         if strength <= 0:
             return
         th = max(1, int(round(width * self.iod)))
-        p = np.round((pts - self.off) * 16).astype(np.int32)
+        p = np.round((pts - self.off) * self.scale * 16).astype(np.int32)
         cv2.polylines(self.dark, [p], False, float(strength), th, cv2.LINE_AA, shift=4)
         if lit_side is not None:
-            q = np.round((pts + np.asarray(lit_side) * width * 1.6 * self.iod - self.off) * 16).astype(np.int32)
+            shift = np.asarray(lit_side) * width * 1.6 * self.iod
+            q = np.round(((pts - self.off) * self.scale + shift) * 16).astype(np.int32)
             cv2.polylines(self.light, [q], False, float(strength) * 0.45, th, cv2.LINE_AA, shift=4)
 
     def apply(self, rgb: np.ndarray) -> np.ndarray | None:
-        """Multiply the lines' shading into `rgb` (uint8, in place), blurring only the area the
-        lines cover (plus 3 sigma). Returns the touched-pixel mask (bool, region-sized)."""
+        """Multiply the lines' shading into `rgb` (uint8, full resolution, in place), blurring only
+        the area the lines cover (plus 3 sigma). Returns the touched-pixel mask (bool, region-sized)."""
         ys, xs = np.nonzero(self.dark + self.light)
         if not len(ys):
             return None
@@ -55,10 +66,18 @@ class _Canvas:
         dark = cv2.GaussianBlur(self.dark[y0:y1, x0:x1], (0, 0), k)
         light = cv2.GaussianBlur(self.light[y0:y1, x0:x1], (0, 0), k * 1.3)
         gain = (1 - dark) * (1 + 0.5 * light)
-        sub = rgb[y0:y1, x0:x1]
+        touched_small = np.maximum(dark, light) > 1e-3
+        # Back to full resolution: the same box in image pixels.
+        fy0, fx0 = int(y0 / self.scale), int(x0 / self.scale)
+        fy1, fx1 = min(int(np.ceil(y1 / self.scale)), self.full[0]), min(int(np.ceil(x1 / self.scale)), self.full[1])
+        if self.scale < 1:
+            gain = cv2.resize(gain, (fx1 - fx0, fy1 - fy0), interpolation=cv2.INTER_LINEAR)
+            touched_small = cv2.resize(touched_small.view(np.uint8), (fx1 - fx0, fy1 - fy0),
+                                       interpolation=cv2.INTER_NEAREST).astype(bool)
+        sub = rgb[fy0:fy1, fx0:fx1]
         sub[:] = np.clip(sub * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
-        touched = np.zeros((h, w), bool)
-        touched[y0:y1, x0:x1] = np.maximum(dark, light) > 1e-3
+        touched = np.zeros(self.full, bool)
+        touched[fy0:fy1, fx0:fx1] = touched_small
         return touched
 
 
