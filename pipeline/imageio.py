@@ -169,7 +169,8 @@ def _from_pil(im: Image.Image, max_pixels: int, fmt: str | None,
     except Exception:  # truncated data, broken zlib/huffman stream, decoder errors
         raise ImageLoadError(_corrupt_message(fmt)) from None
     try:
-        upright = ImageOps.exif_transpose(im)
+        # Transpose only when the EXIF says so (exif_transpose copies the image even when not).
+        upright = ImageOps.exif_transpose(im) if im.getexif().get(0x0112, 1) != 1 else im
     except Exception:  # unparseable EXIF: keep the pixels as stored rather than refuse the photo
         upright = im
     try:
@@ -192,9 +193,10 @@ def _split_channels(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None, byt
     if im.mode == "CMYK":
         return _cmyk_to_rgb(im, icc), None, None
     has_alpha = im.has_transparency_data  # alpha band, or a tRNS / GIF transparent index
-    arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
-    alpha = np.array(arr[..., 3], order="C") if has_alpha else None
-    return np.array(arr[..., :3], order="C"), alpha, icc
+    if not has_alpha:  # the common case: one copy out of Pillow, no conversion when already RGB
+        return np.array(im if im.mode == "RGB" else im.convert("RGB")), None, icc
+    arr = np.asarray(im.convert("RGBA"))
+    return np.array(arr[..., :3], order="C"), np.array(arr[..., 3], order="C"), icc
 
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
