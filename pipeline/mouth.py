@@ -102,7 +102,10 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
 
     # Upper teeth: visible height ~ 0.17 of the mouth width (incisors), shorter towards the corners.
     au = np.abs(u)
-    tooth_h = width * 0.17 * (1 - 1.3 * au ** 2)
+    # A jaw dropped wide (surprise) shows less of the upper teeth than a smile or a grimace, whose
+    # stretched lips bare them: visible height shrinks as the opening gets taller than wide.
+    tall = float(np.clip((np.max(y_lo - y_up) / width - 0.35) / 0.3, 0, 1))
+    tooth_h = width * 0.17 * (1 - 0.55 * tall) * (1 - 1.3 * au ** 2)
     k = np.searchsorted(TOOTH_EDGES, au).clip(1, len(TOOTH_EDGES) - 1)
     lo_e, hi_e = TOOTH_EDGES[k - 1], TOOTH_EDGES[k]
     t = (au - lo_e) / (hi_e - lo_e)  # position within the tooth, 0..1
