@@ -8,9 +8,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +17,7 @@ import pytest
 from PIL import Image
 
 from pipeline.imageio import load_image
+from scripts.load_test import app_server
 from tests.conftest import london
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,39 +35,16 @@ def _missing(what: str):
     pytest.skip(f"{what} is missing: run `make test` (it installs it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    """`python app.py` on a free loopback port; yields its URL once it says it is ready."""
+    """`python app.py` on a free loopback port (scripts.load_test.app_server); yields its URL once
+    it says it is ready."""
     pytest.importorskip("gradio")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
-    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
-           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    t0 = time.perf_counter()
-    with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 180
-        while "Mien ready" not in log.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"app did not start (exit {proc.poll()}):\n{log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        startup = time.perf_counter() - t0
-        print(f"\napp start-up: {startup:.1f} s (process start to ready)")
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    with app_server(tmp_path_factory.mktemp("app")) as server:
+        print(f"\napp start-up: {server.startup_s:.1f} s (process start to ready)")
+        yield server.url
+    log = server.log.read_text()
+    assert "Traceback" not in log, log[-3000:]
 
 
 @pytest.fixture(scope="module")
