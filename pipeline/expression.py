@@ -41,8 +41,6 @@ EYE_R = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 3
 # Upper and lower lids, corner to corner, matched point for point (for eye closure).
 LID_UP_L, LID_LO_L = [246, 161, 160, 159, 158, 157, 173], [7, 163, 144, 145, 153, 154, 155]
 LID_UP_R, LID_LO_R = [466, 388, 387, 386, 385, 384, 398], [249, 390, 373, 374, 380, 381, 382]
-BROW_L = [70, 63, 105, 66, 107, 55, 65, 52, 53, 46]
-BROW_R = [300, 293, 334, 296, 336, 285, 295, 282, 283, 276]
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
              152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
 # Points that expressions barely move: eye corners, nose bridge, forehead, temples.
@@ -87,7 +85,6 @@ SMILE_GAIN = 2.0  # intensity 1 = 2x the mean measured London smile
 @dataclass
 class Model:
     mean: np.ndarray  # (468, 3) canonical neutral face
-    mirror: np.ndarray  # (468,) index of each point's mirror twin
     smile: np.ndarray  # (468, 3) mean neutral->smile shift (symmetrised)
     # `measures` of the 68 real neutral London faces: name -> (5th, 50th, 95th percentile)
     neutral_range: dict[str, tuple[float, float, float]]
@@ -99,7 +96,7 @@ class Model:
 def model() -> Model:
     z = np.load(MODEL_PATH)
     rng = {str(n): tuple(v) for n, v in zip(z["range_names"], z["range_values"].tolist())}
-    return Model(z["mean"], z["mirror"], z["smile"], rng, z["tri_mesh"], z["tri_ring"])
+    return Model(z["mean"], z["smile"], rng, z["tri_mesh"], z["tri_ring"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,8 +243,6 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             d[:, 1] -= 0.06 * w * (1 - g.below) * g.near_mouth
             if not side:
                 break
-        elif au in ("AU12R", "AU14R"):
-            raise AssertionError("unilateral AUs are resolved by the caller")
         elif au == "AU14":
             w = _bump(p, g.mouth_corner[s], 0.12, 0.12)
             d[:, 0] -= sgn[s] * 0.035 * w

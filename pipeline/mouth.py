@@ -97,8 +97,9 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     teeth = sclera / max(sclera.max(), 1.0)
     teeth = 0.6 * teeth + 0.4  # enamel is less saturated than a tinted sclera
     teeth = np.clip(teeth * np.array([1.0, 0.97, 0.9]) * min(max(skin * 1.05, 170.0), 240.0), 0, 245)
-    cavity = _lip_colour(src_img, src_lm) * 0.22
-    tongue = _lip_colour(src_img, src_lm) * np.array([0.75, 0.5, 0.5])
+    lips = _lip_colour(src_img, src_lm)
+    cavity = lips * 0.22
+    tongue = lips * np.array([0.75, 0.5, 0.5])
 
     # Upper teeth: visible height ~ 0.17 of the mouth width (incisors), shorter towards the corners.
     au = np.abs(u)
