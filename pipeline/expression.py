@@ -72,10 +72,14 @@ RECIPES: dict[str, dict[str, float]] = {
     # the lower lids tense (7) and the lips stretch sideways (20) rather than the jaw dropping.
     "fearful": {"AU1": 1.6, "AU2": 1.0, "AU4": 0.5, "AU5": 1.8, "AU15": 0.4, "AU20": 2.4, "AU25": 1.2, "AU26": 0.5},
     # Anger (4+5+7+23/24, EMFACS): brows pulled down and together in a "V", glaring lids, lips
-    # pressed with the corners down and the chin pushed up (15+17, the closed-mouth variant).
-    "angry": {"AU4": 2.0, "AU5": 0.8, "AU7": 1.3, "AU9": 0.5, "AU15": 1.1, "AU17": 1.0, "AU23": 1.0, "AU24": 0.6},
-    # Disgust vs anger: the nose wrinkle and raised upper lip lead; the brows lower only a little.
-    "disgusted": {"AU9": 2.6, "AU10": 2.1, "AU15": 1.0, "AU16": 0.3, "AU17": 0.6, "AU4": 0.4, "AU7": 0.5},
+    # pressed with the corners down and the chin pushed up (15+17, the closed-mouth variant); a
+    # little 9/10 flares the nostrils and tenses the nasolabial furrow, as in a glare.
+    "angry": {"AU4": 2.0, "AU5": 0.8, "AU7": 1.3, "AU9": 1.0, "AU10": 0.5, "AU15": 1.1, "AU17": 1.0,
+              "AU23": 1.0, "AU24": 0.6},
+    # Disgust vs anger: the nose wrinkle and raised upper lip lead; the lower lids and cheeks push
+    # up (6+7: the eyes narrow from below) and the brows lower less than in anger.
+    "disgusted": {"AU9": 2.6, "AU10": 2.1, "AU6": 0.6, "AU7": 1.0, "AU4": 0.8, "AU15": 1.0, "AU16": 0.3,
+                  "AU17": 0.6},
     "contempt": {"AU12R": 0.9, "AU14R": 0.8},
 }
 INTENSITY_MAX = 1.5

@@ -89,7 +89,10 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     p = lm[:, :2].astype(np.float32)
     up = np.array([0.0, -1.0])
     # AU12R is the unilateral smile of contempt: the subject's left = the image's right.
-    smiles = {"L": w.get("AU12", 0), "R": w.get("AU12", 0) + w.get("AU12R", 0)}
+    # AU10 (and AU9, which lifts the upper lip through the nose wings) deepens the same furrow, in
+    # disgust without a smile (FACS manual, AU10 appearance changes).
+    lift = 0.8 * w.get("AU10", 0) + 0.5 * w.get("AU9", 0)
+    smiles = {"L": w.get("AU12", 0) + lift, "R": w.get("AU12", 0) + w.get("AU12R", 0) + lift}
     for side, (ala, corner) in {"L": (129, 61), "R": (358, 291)}.items():
         s = smiles[side]
         out = np.sign(p[corner, 0] - p[1, 0])
@@ -119,12 +122,25 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
             c = (p[a_i] + p[b_i]) / 2
             toward = p[9] - c
             base = c + toward * 0.35
-            cv.line(np.stack([base + [0, -0.07 * iod], base + [0, 0.08 * iod]]), 0.1 * min(w["AU4"], 1.5), 0.03)
+            cv.line(np.stack([base + [0, -0.07 * iod], base + [0, 0.08 * iod]]), 0.14 * min(w["AU4"], 1.5), 0.03)
+        # procerus: the brows pulled down also bunch the skin across the root of the nose.
+        root = p[168] + (p[6] - p[168]) * 0.5
+        cv.line(_bezier(root - [0.08 * iod, 0], root - [0, 0.015 * iod], root + [0.08 * iod, 0]),
+                0.08 * min(w["AU4"], 1.5), 0.015, lit_side=up)
     if w.get("AU9", 0) > 0:
+        s9 = min(w["AU9"], 1.5)
         for f in (0.35, 0.5, 0.65):
             c = p[168] + (p[4] - p[168]) * f * 0.6
             cv.line(np.stack([c - [0.09 * iod, 0], c + [0, 0.015 * iod], c + [0.09 * iod, 0]]),
-                    0.16 * min(w["AU9"], 1.5), 0.01, lit_side=up)
+                    0.16 * s9, 0.01, lit_side=up)
+        # The "bunny lines": short oblique wrinkles down the sides of the nose, from the bridge
+        # towards the inner cheeks.
+        for side in (-1, 1):
+            for f in (0.45, 0.62):
+                c = p[168] + (p[4] - p[168]) * f
+                a = c + [side * 0.07 * iod, -0.03 * iod]
+                b = c + [side * 0.17 * iod, 0.05 * iod]
+                cv.line(np.stack([a, b]), 0.13 * s9, 0.012, lit_side=up)
     chin = w.get("AU17", 0) + 0.5 * w.get("AU15", 0)
     if chin > 0:
         c = (p[17] + p[152]) / 2 - (p[152] - p[17]) * 0.15
