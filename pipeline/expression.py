@@ -77,13 +77,13 @@ RECIPES: dict[str, dict[str, float]] = {
     "angry": {"AU4": 2.0, "AU5": 0.8, "AU7": 1.3, "AU9": 1.0, "AU10": 0.5, "AU15": 1.1, "AU17": 1.0,
               "AU23": 1.0, "AU24": 0.6},
     # Disgust vs anger: the nose wrinkle and raised upper lip lead; the lower lids and cheeks push
-    # up (6+7: the eyes narrow from below) and the brows lower less than in anger.
-    "disgusted": {"AU9": 2.6, "AU10": 2.1, "AU6": 0.6, "AU7": 1.0, "AU4": 0.8, "AU15": 1.0, "AU16": 0.3,
-                  "AU17": 0.6},
+    # up (6+7: the eyes narrow from below); the brows only follow AU9's pull on the inner ends.
+    "disgusted": {"AU9": 2.6, "AU10": 2.1, "AU6": 0.6, "AU7": 1.0, "AU15": 1.0, "AU16": 0.3, "AU17": 0.6},
     "contempt": {"AU12R": 0.9, "AU14R": 0.8},
 }
 INTENSITY_MAX = 1.5
 SMILE_GAIN = 2.0  # intensity 1 = 2x the mean measured London smile
+AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
 
 @dataclass
@@ -237,7 +237,7 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
                 break
         elif au == "AU9":
             w = _bump(p, np.array([0.0, 0.45]), 0.28, 0.25)
-            d[:, 1] -= 0.045 * w
+            d[:, 1] -= AU9_NOSE * w
             d[:, 1] -= 0.03 * _bump(p, np.array([g.mouth_cx, p[0, 1]]), 0.25, 0.08) * (1 - g.below)
             d[:, 1] += 0.03 * _bump(p, g.brow_inner[s], 0.2, 0.15) * g.above_lids
             if not side:

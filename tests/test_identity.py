@@ -57,7 +57,10 @@ def test_different_people_fail(embeddings):
     neutral, happy = embeddings
     sims = neutral @ happy.T
     cross = sims[~np.eye(len(PEOPLE), dtype=bool)]
-    assert (cross < IDENTITY_THRESHOLD).all()  # London: max 0.945 over 9112 pairs
+    # The threshold is the 0.1% false-accept point of all 9112 London stranger pairs (9 pass there);
+    # this subset of 17 people has 272 such pairs.
+    assert np.mean(cross >= IDENTITY_THRESHOLD) <= 0.01
+    assert np.median(cross) < IDENTITY_THRESHOLD - 0.06
     # and each person's own happy photo is their best match among all happy photos
     assert (sims.argmax(axis=1) == np.arange(len(PEOPLE))).all()
 
