@@ -117,12 +117,15 @@ def _edit_face(img, out, face, index, emotion, intensity, aus, gate_mode) -> Fac
             c = _judge(img, out, face, fe, roi, emotion, use_id)
         if best is None or gate.better(c, best[2]):
             best = (fe, roi, c)
-        if c.accepted:
+        if c.accepted or fe.intensity <= 0:
             break
-        nxt = gate.next_intensity(fe.intensity, c, expression.INTENSITY_MAX) if fe.intensity > 0 else None
-        if nxt is None:
-            break
-        fe, roi = _render(img, out, face, index, emotion, nxt, aus)
+        nxt = gate.next_intensity(fe.intensity, c, expression.INTENSITY_MAX)
+        extra = gate.contrast(emotion, c.probs, nxt or fe.intensity) if c.identity_ok else {}
+        if nxt is None and not extra:
+            break  # nothing stronger and nothing different left to try
+        nxt = nxt or fe.intensity
+        mix = {k: aus.get(k, 0.0) + extra.get(k, 0.0) for k in {*aus, *extra}}
+        fe, roi = _render(img, out, face, index, emotion, nxt, mix)
     fe, roi, c = best
     _paste(out, fe, roi)
     fe.probs_before = face.emotion_probs

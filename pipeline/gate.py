@@ -6,8 +6,9 @@ An edit of one face is accepted when
    optical flow must show one lip corner rising and the other not (a unilateral AU12);
 2. the identity embedding of the edited face is within the embedder's threshold of the input's;
 3. the image is sane: same size, region inside the image.
-Otherwise `edit()` retries within a small budget (stronger for a missed emotion, gentler for a lost
-identity) and returns the best attempt marked "rejected" with the reason.
+Otherwise `edit()` retries within a small budget (stronger for a missed emotion, with the AU mix
+moved away from the emotion the classifier saw instead; gentler for a lost identity) and returns
+the best attempt marked "rejected" with the reason.
 
 Thresholds live in weights/gate_calibration.json, written by `scripts/calibrate_gate.py` from real
 neutral London photos: for each emotion, the target's probability must clear what the classifier
@@ -30,6 +31,7 @@ MARGIN = 0.05  # above the real-neutral 99th percentile
 RIVAL = 0.5  # the target may trail the top class, but not by more than half
 CONTEMPT_MIN = 0.05  # one corner rises this much more than the other (IOD), seen by optical flow
 MAX_ATTEMPTS = 3
+CONTRAST = 0.35  # how far a retry moves the AU mix away from the emotion the classifier saw instead
 
 
 @lru_cache(maxsize=1)
@@ -132,6 +134,23 @@ def next_intensity(intensity: float, last: Check, max_intensity: float) -> float
         return round(intensity * 0.75, 4)
     stronger = min(round(intensity * 1.25 + 0.1, 4), max_intensity)
     return stronger if stronger > intensity + 1e-6 else None
+
+
+def contrast(target: str, probs: dict[str, float], intensity: float) -> dict[str, float]:
+    """Extra AUs for a retry after the classifier saw another emotion instead of `target`: more of
+    the target's AUs that the rival's recipe uses less (fear's stretched lips and knit brows vs
+    surprise), less of those it shares most (surprise's dropped jaw). Extras never take an AU below
+    zero. Empty when the rival is neutral (more intensity is the answer then) or for contempt."""
+    from .expression import RECIPES
+
+    if target == "contempt" or not probs:
+        return {}
+    seen = max(probs, key=probs.get)
+    theirs = RECIPES.get(seen, {})
+    if seen == target or not theirs:
+        return {}
+    return {a: (CONTRAST if w > theirs.get(a, 0.0) else -CONTRAST) * w * intensity
+            for a, w in RECIPES[target].items()}
 
 
 def better(a: Check, b: Check) -> bool:

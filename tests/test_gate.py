@@ -73,3 +73,15 @@ def test_retries_are_bounded_and_the_best_attempt_is_returned_marked(face001):
     assert f.verdict == "rejected" and f.attempts == gate.MAX_ATTEMPTS
     assert "classifier saw 'neutral'" in f.reason and "'angry' 0.0" in f.reason and "needed" in f.reason
     assert not np.array_equal(res.image, rgb), "the best attempt is still returned, marked"
+
+
+def test_a_retry_moves_the_au_mix_away_from_the_emotion_seen_instead():
+    from pipeline.expression import RECIPES
+
+    # Fear mistaken for surprise: more of fear's stretched lips and knit brows, less dropped jaw.
+    extra = gate.contrast("fearful", {"surprised": 0.6, "fearful": 0.3, "neutral": 0.1}, 1.2)
+    assert extra["AU20"] > 0 and extra["AU4"] > 0 and extra["AU26"] < 0 and extra["AU2"] < 0
+    assert all(RECIPES["fearful"][a] * 1.2 + v >= 0 for a, v in extra.items())  # never below zero
+    # Seen as neutral: nothing to move away from (the retry is just stronger); contempt: geometric.
+    assert gate.contrast("angry", {"neutral": 0.9, "angry": 0.1}, 1.0) == {}
+    assert gate.contrast("contempt", {"happy": 0.9}, 1.0) == {}
