@@ -42,7 +42,8 @@ def _cmd_evaluate(a) -> int:
 
     gate = {"on": True, "off": False, "emotion": "emotion"}[a.gate]
     run(Path(a.images), Path(a.out), targets=a.targets, groups_csv=Path(a.groups) if a.groups else None,
-        glob=a.glob, intensity=a.intensity, gate=gate, no_edit=a.no_edit, limit=a.limit)
+        glob=a.glob, intensity=a.intensity, gate=gate, no_edit=a.no_edit, limit=a.limit,
+        judges=not a.no_judges)
     return 0
 
 
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--gate", choices=["on", "off", "emotion"], default="on")
     v.add_argument("--no-edit", action="store_true", help="score the real photos as they are")
     v.add_argument("--limit", type=int, default=None, help="first N photos only")
+    v.add_argument("--no-judges", action="store_true", help="skip the held-out judge models (faster)")
     v.set_defaults(func=_cmd_evaluate)
     return p
 

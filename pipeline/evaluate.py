@@ -119,10 +119,38 @@ def _table(header, rows) -> str:
     return "\n".join(lines)
 
 
+def held_out_judges() -> dict:
+    """Second opinions from models that Mien never gates with or tunes on: an emotion classifier
+    (PyEmotion, a different FER2013 network) and, where ported, a second face embedder."""
+    from .classify import judge
+
+    out = {"emotion": judge()}
+    try:
+        from .identity_judge import identity_judge
+    except ImportError:
+        return out
+    out["identity"] = identity_judge()
+    return out
+
+
+def _judge_fields(judges: dict, rgb: np.ndarray, after: np.ndarray, face, emb0) -> dict:
+    p = judges["emotion"].predict(after, [face])[0]
+    r = {"judge_recognised": max(p, key=p.get)}
+    if emb0 is not None:
+        from .identity import similarity
+
+        sim = similarity(emb0, judges["identity"].embed(after, [face])[0])
+        r["judge_identity_ok"] = sim >= judges["identity"].threshold
+    return r
+
+
 def run(images: Path, out: Path, targets=None, groups_csv: Path | None = None, glob: str = "*",
-        intensity: float = 1.0, gate=True, no_edit: bool = False, limit: int | None = None) -> dict:
+        intensity: float = 1.0, gate=True, no_edit: bool = False, limit: int | None = None,
+        judges: bool = True) -> dict:
     from .editor import detect, edit
     from .classify import classify_faces
+
+    jd = held_out_judges() if judges else {}
 
     out.mkdir(parents=True, exist_ok=True)
     files = sorted(p for p in Path(images).glob(glob) if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"))
@@ -140,10 +168,12 @@ def run(images: Path, out: Path, targets=None, groups_csv: Path | None = None, g
             truth = next((e for e in EMOTIONS if e in path.stem), "unknown")
             for f, p in zip(faces, classify_faces(rgb, faces)):
                 rec.append({"photo": path.stem, "target": truth, "recognised": max(p, key=p.get),
-                            "p_target": p.get(truth, float("nan")), "group": _group_of(path.stem, groups)})
+                            "p_target": p.get(truth, float("nan")), "group": _group_of(path.stem, groups),
+                            **(_judge_fields(jd, rgb, rgb, f, None) if jd else {})})
             k += 1
             _progress(k, n, t0, path.stem)
             continue
+        emb0 = jd["identity"].embed(rgb, faces) if "identity" in jd else [None] * len(faces)
         for target in targets:
             res = edit(rgb, target, intensity, detections=faces, gate=gate)
             boxes = [f.box for f in faces]
@@ -160,11 +190,34 @@ def run(images: Path, out: Path, targets=None, groups_csv: Path | None = None, g
                 rec.append({"photo": path.stem, "face": fe.index, "target": target, "recognised": recognised,
                             "p_target": p.get(target, float("nan")), "identity": fe.identity,
                             "verdict": fe.verdict, "attempts": fe.attempts, "intensity": fe.intensity,
-                            "psnr_bg": bg, "timings": fe.timings_ms, "group": _group_of(path.stem, groups)})
+                            "psnr_bg": bg, "timings": fe.timings_ms, "group": _group_of(path.stem, groups),
+                            **(_judge_fields(jd, rgb, res.image, faces[fe.index], emb0[fe.index]) if jd else {})})
             k += 1
             _progress(k, n, t0, f"{path.stem} -> {target}")
     summary = _report(rec, out, targets, no_edit, intensity, gate, images, glob)
     return summary
+
+
+def _median_or_na(v: list[float]) -> str:
+    v = [x for x in v if np.isfinite(x)]  # contempt has no classifier probability
+    return f"{np.median(v):.2f}" if v else "n/a"
+
+
+def _judge_section(rec: list[dict], rows: list[str]) -> str:
+    """Hit rate (and identity pass) by the held-out judges, next to Mien's own."""
+    trs = []
+    for t in rows:
+        rt = [r for r in rec if r["target"] == t]
+        judged = "n/a (no class)" if t == "contempt" else f"{np.mean([r['judge_recognised'] == t for r in rt]):.0%}"
+        ids = [r["judge_identity_ok"] for r in rt if "judge_identity_ok" in r]
+        trs.append((t, f"{np.mean([r['recognised'] == t for r in rt]):.0%}", judged,
+                    f"{np.mean(ids):.0%}" if ids else "n/a"))
+    return ("\n## Held-out judges (never used by the gate or for tuning)\n\n"
+            "PyEmotion's FER2013 network reads the same images (its accuracy on real photos: "
+            "`evaluate --no-edit`, weights/README.md); a weaker, differently biased model, so its rates "
+            "are a second opinion, not a target.\n\n"
+            + _table(["target", "hit rate (gate's ensemble)", "hit rate (PyEmotion judge)",
+                      "identity pass (second embedder)"], trs))
 
 
 def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glob) -> dict:
@@ -194,7 +247,7 @@ def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glo
             ids = [r["identity"] for r in rt if r["identity"] is not None]
             psnr = [r["psnr_bg"] for r in rt]
             tot = [r["timings"].get("total", sum(r["timings"].values())) for r in rt]
-            per.append((t, len(rt), f"{hit[t]:.0%}", f"{np.nanmedian([r['p_target'] for r in rt]):.2f}",
+            per.append((t, len(rt), f"{hit[t]:.0%}", _median_or_na([r["p_target"] for r in rt]),
                         f"{np.mean([i >= IDENTITY_THRESHOLD for i in ids]):.0%}" if ids else "n/a",
                         f"{np.median(ids):.3f}" if ids else "n/a",
                         f"{np.min(psnr):.1f}" if np.isfinite(np.min(psnr)) else "inf",
@@ -213,6 +266,8 @@ def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glo
         summary.update(identity_pass=float(np.mean([i >= IDENTITY_THRESHOLD for i in ids])) if ids else None,
                        psnr_bg_min=float(min(r["psnr_bg"] for r in rec)),
                        accept_rate=float(np.mean([r["verdict"] == "accepted" for r in rec])) if rec[0]["verdict"] else None)
+    if any("judge_recognised" in r for r in rec):
+        md.append(_judge_section(rec, rows))
     keys = sorted({k for r in rec for k in r["group"]})
     for key in keys:
         md.append(f"\n## By {key}\n")
