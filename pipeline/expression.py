@@ -67,7 +67,9 @@ RECIPES: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"AU6": 1.0, "AU12": 1.1, "AU25": 2.4},
     "sad": {"AU1": 1.6, "AU4": 1.0, "AU15": 1.6, "AU17": 1.0, "AU43": 0.3},
-    "surprised": {"AU1": 1.4, "AU2": 1.7, "AU5": 1.4, "AU14": 0.3, "AU26": 1.8},
+    # Surprise's jaw drops with the lips slack, so the corners come in (14) and the opening is an
+    # oval; a wide opening at full mouth width reads as fear's stretched lips.
+    "surprised": {"AU1": 1.4, "AU2": 1.7, "AU5": 1.4, "AU14": 1.3, "AU26": 2.2},
     # Fear vs surprise (the classic confusion): fear's brows are drawn together as they rise (4),
     # the lower lids tense (7) and the lips stretch sideways (20) rather than the jaw dropping.
     "fearful": {"AU1": 1.6, "AU2": 1.0, "AU4": 0.5, "AU5": 1.8, "AU15": 0.4, "AU20": 2.4, "AU25": 1.2, "AU26": 0.5},
