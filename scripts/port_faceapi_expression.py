@@ -22,11 +22,13 @@ MEAN_RGB = (122.782, 117.001, 104.298)  # FaceFeatureExtractor.ts
 SIZE = 112
 
 
-def load_tfjs_weights(manifest: str | Path) -> dict[str, np.ndarray]:
-    """tfjs weights manifest -> {name: float32 array}. uint8 quantisation: w = q * scale + min."""
+def load_tfjs_weights(manifest: str | Path, groups: list[dict] | None = None) -> dict[str, np.ndarray]:
+    """tfjs weights manifest -> {name: array}. `manifest` is the manifest file, or (with `groups`)
+    any file in the folder of the .bin shards that `groups` (a model.json's weightsManifest) names.
+    Quantisation: uint8/uint16 w = q * scale + min; float16 widened to float32."""
     manifest = Path(manifest)
     out = {}
-    for group in json.loads(manifest.read_text()):
+    for group in groups if groups is not None else json.loads(manifest.read_text()):
         buf = b"".join((manifest.parent / p).read_bytes() for p in group["paths"])
         off = 0
         for w in group["weights"]:
@@ -39,10 +41,10 @@ def load_tfjs_weights(manifest: str | Path) -> dict[str, np.ndarray]:
                 arr = raw.astype(np.float32) if q["dtype"] == "float16" else \
                     (raw.astype(np.float32) * np.float32(q["scale"]) + np.float32(q["min"]))
             else:
-                assert w["dtype"] == "float32", w
-                arr = np.frombuffer(buf, np.float32, n, off).copy()
-                off += 4 * n
-            out[w["name"]] = arr.reshape(w["shape"]).astype(np.float32)
+                dt = {"float32": np.float32, "int32": np.int32}[w["dtype"]]
+                arr = np.frombuffer(buf, dt, n, off).copy()
+                off += arr.nbytes
+            out[w["name"]] = arr.reshape(w["shape"])
         assert off == len(buf), (off, len(buf))
     return out
 

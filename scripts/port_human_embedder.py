@@ -41,6 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from port_faceapi_expression import load_tfjs_weights  # noqa: E402  (same tfjs weight format)
+
 SIZE = 224
 EMBED_DIM = 1024
 OUTPUT = "global_pooling/Mean"
@@ -53,25 +56,7 @@ def load_tfjs_graph(model_json: str | Path) -> tuple[list[dict], dict[str, np.nd
     q * scale + min; float16) are dequantised to float32."""
     model_json = Path(model_json)
     model = json.loads(model_json.read_text())
-    weights = {}
-    for group in model["weightsManifest"]:
-        buf = b"".join((model_json.parent / p).read_bytes() for p in group["paths"])
-        off = 0
-        for w in group["weights"]:
-            n = int(np.prod(w["shape"])) if w["shape"] else 1
-            q = w.get("quantization")
-            if q:
-                qdt = {"uint8": np.uint8, "uint16": np.uint16, "float16": np.float16}[q["dtype"]]
-                raw = np.frombuffer(buf, qdt, n, off)
-                off += raw.nbytes
-                arr = raw.astype(np.float32) if q["dtype"] == "float16" else \
-                    raw.astype(np.float32) * np.float32(q["scale"]) + np.float32(q["min"])
-            else:
-                dt = {"float32": np.float32, "int32": np.int32}[w["dtype"]]
-                arr = np.frombuffer(buf, dt, n, off).copy()
-                off += arr.nbytes
-            weights[w["name"]] = arr.reshape(w["shape"])
-        assert off == len(buf), (off, len(buf))
+    weights = load_tfjs_weights(model_json, model["weightsManifest"])
     return model["modelTopology"]["node"], weights
 
 

@@ -24,3 +24,21 @@ needs_shared = pytest.mark.skipif(not HAVE_SHARED, reason="../shared/data/faces 
 
 def london(face_id: str, kind: str = "neutral") -> Path:
     return LONDON / f"{face_id}_{kind}.jpg"
+
+
+def load_script(name: str):
+    """A module from scripts/ (not a package), e.g. a porting script with its numpy reference."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def first_face(path):
+    """(rgb, [the first detected face]) of a photo."""
+    from pipeline.editor import detect
+
+    rgb, faces = detect(path)
+    return rgb, faces[:1]

@@ -1,37 +1,22 @@
 """The held-out judge (PyEmotion's FER2013 network, ported to ONNX): the port, and its reading of
 real photos. It is for evaluation only and must stay out of the gate."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.classify import EMOTIONS, PyEmotionJudge, default_classifier, judge
 from pipeline.datasets import london_ids, london_photo
-from pipeline.editor import detect
 
-from .conftest import PEOPLE, london
+from .conftest import PEOPLE, first_face, load_script, london
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _port():
-    spec = importlib.util.spec_from_file_location("port_pyemotion", ROOT / "scripts" / "port_pyemotion.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def _first_face(path):
-    rgb, faces = detect(path)
-    return rgb, faces[:1]
-
 
 def test_onnx_port_matches_an_independent_numpy_forward_pass():
     """cv2.dnn running the ONNX graph vs a numpy reflection-pad/im2col implementation of the same
     network, on the weights read back from the graph's initialisers, on real face crops."""
-    port = _port()
+    port = load_script("port_pyemotion")
     weights = port.weights_from_onnx(ROOT / "weights" / "emotion_pyemotion.onnx")
-    crops = np.concatenate([PyEmotionJudge.crops(*_first_face(london(pid, kind)))
+    crops = np.concatenate([PyEmotionJudge.crops(*first_face(london(pid, kind)))
                             for pid in PEOPLE for kind in ("neutral", "happy")])
     x = PyEmotionJudge.normalise(crops)
     ours, ref = judge().forward(x), port.forward_numpy(weights, x)
@@ -50,7 +35,7 @@ def test_real_smiles_read_happy_and_neutral_faces_read_neutral():
     for pid in ids:
         for kind in ("neutral", "happy"):
             path = london_photo(pid, kind) if london_ids() else london(pid, kind)
-            p = judge().predict(*_first_face(path))[0]
+            p = judge().predict(*first_face(path))[0]
             assert tuple(p) == EMOTIONS and abs(sum(p.values()) - 1) < 1e-6
             top[pid, kind], happy_p[pid, kind] = max(p, key=p.get), p["happy"]
     happy = np.mean([top[p, "happy"] == "happy" for p in ids])
@@ -63,5 +48,5 @@ def test_real_smiles_read_happy_and_neutral_faces_read_neutral():
 def test_judge_is_held_out_of_the_gate():
     assert all(not isinstance(m, PyEmotionJudge) for m, _ in default_classifier().members)
     assert judge() is judge()
-    rgb, faces = _first_face(london("001", "happy"))
+    rgb, faces = first_face(london("001", "happy"))
     assert judge().predict(rgb, []) == []
