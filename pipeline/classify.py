@@ -10,7 +10,6 @@ gate never uses: it only re-checks evaluation numbers.
 """
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
@@ -18,7 +17,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from .errors import MienError
+from .onnxnet import OnnxNet
 from .types import Face
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -72,22 +71,14 @@ def gray_crops(rgb: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarray
                      for x0, y0, x1, y1 in boxes])
 
 
-class _OnnxClassifier:
-    """Shared plumbing: an ONNX network run by OpenCV's dnn module; `predict` turns the subclass's
-    `probabilities(rgb, faces)` (n, 7 in `labels` order) into one dict per face."""
+class _OnnxClassifier(OnnxNet):
+    """An ONNX emotion network; `predict` turns the subclass's `probabilities(rgb, faces)`
+    (n, 7 in `labels` order) into one dict per face."""
 
     labels = EMOTIONS
 
     def __init__(self, model_path: Path, porter: str):
-        if not model_path.exists():
-            raise MienError(f"emotion model missing: {model_path} (run scripts/{porter})")
-        self._net = cv2.dnn.readNetFromONNX(str(model_path))
-        self._lock = threading.Lock()  # a cv2.dnn.Net is not safe to run from two threads at once
-
-    def _run(self, blob: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self._net.setInput(np.ascontiguousarray(blob, dtype=np.float32))
-            return self._net.forward().reshape(len(blob), -1)
+        super().__init__(model_path, porter, "emotion model")
 
     def predict(self, rgb: np.ndarray, faces: list[Face]) -> list[dict[str, float]]:
         if not faces:

@@ -18,7 +18,6 @@ level (the mesh's eye centres), resized to 224x224. Human itself feeds its face-
 """
 from __future__ import annotations
 
-import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,14 +25,14 @@ import cv2
 import numpy as np
 
 from .errors import MienError
+from .expression import EYE_L, EYE_R
+from .identity import _normalise
+from .onnxnet import OnnxNet
 from .types import Face
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 SIZE = 224
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
-# MediaPipe face-mesh contours of the eye openings (image-left eye = subject's right).
-EYE_LEFT_IMG = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
-EYE_RIGHT_IMG = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
 
 # (width, height) scale of the BlazeFace box, and whether to rotate the eyes level.
 CROP_OPTIONS = {"box": ((1.0, 1.0), True), "narrow": ((0.85, 1.0), True),
@@ -61,7 +60,7 @@ class JudgeModelUnavailable(MienError):
 
 def eye_centres(face: Face) -> tuple[np.ndarray, np.ndarray]:
     lm = np.asarray(face.landmarks, np.float64)[:, :2]
-    return lm[list(EYE_LEFT_IMG)].mean(0), lm[list(EYE_RIGHT_IMG)].mean(0)
+    return lm[EYE_L].mean(0), lm[EYE_R].mean(0)  # image-left eye = the subject's right
 
 
 def crops(rgb: np.ndarray, faces: list[Face], option: str | None = None) -> np.ndarray:
@@ -91,31 +90,25 @@ def normalise(crops_rgb: np.ndarray) -> np.ndarray:
     return (np.asarray(crops_rgb, np.float32)[..., ::-1] - CAFFE_MEAN_BGR).astype(np.float32)
 
 
-class FaceResJudge:
+class FaceResJudge(OnnxNet):
     """Held-out identity embedder (evaluation only; `identity.Embedder` protocol)."""
 
     dim = 1024
     threshold = JUDGE_THRESHOLD
 
     def __init__(self, model_path: Path = WEIGHTS / "face_embedder_faceres.onnx"):
-        if not model_path.exists():
-            raise JudgeModelUnavailable(f"identity judge missing: {model_path} (run scripts/port_human_embedder.py)")
-        self._net = cv2.dnn.readNetFromONNX(str(model_path))
-        self._lock = threading.Lock()  # a cv2.dnn.Net is not safe to run from two threads at once
+        super().__init__(model_path, "port_human_embedder.py", "identity judge", JudgeModelUnavailable)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Raw model: x (n, 224, 224, 3) float32 `normalise`d -> (n, 1024) features (>= 0)."""
         if not len(x):
             return np.zeros((0, self.dim), np.float32)
-        with self._lock:
-            self._net.setInput(np.ascontiguousarray(np.asarray(x, np.float32).transpose(0, 3, 1, 2)))
-            return self._net.forward().reshape(len(x), -1).astype(np.float32)
+        return self._run(np.asarray(x, np.float32).transpose(0, 3, 1, 2)).astype(np.float32)
 
     def embed(self, rgb: np.ndarray, faces: list[Face], option: str | None = None) -> np.ndarray:
         if not faces:
             return np.zeros((0, self.dim), np.float32)
-        e = self.forward(normalise(crops(rgb, faces, option))).astype(np.float64)
-        return (e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        return _normalise(self.forward(normalise(crops(rgb, faces, option))).astype(np.float64))
 
 
 @lru_cache(maxsize=1)
