@@ -123,17 +123,12 @@ def held_out_judges() -> dict:
     """Second opinions from models that Mien never gates with or tunes on: an emotion classifier
     (PyEmotion, a different FER2013 network) and, where ported, a second face embedder."""
     from .classify import judge
+    from .identity_judge import identity_judge
 
-    out = {"emotion": judge()}
-    try:
-        from .identity_judge import identity_judge
-    except ImportError:
-        return out
-    out["identity"] = identity_judge()
-    return out
+    return {"emotion": judge(), "identity": identity_judge()}
 
 
-def _judge_fields(judges: dict, rgb: np.ndarray, after: np.ndarray, face, emb0) -> dict:
+def _judge_fields(judges: dict, after: np.ndarray, face, emb0) -> dict:
     p = judges["emotion"].predict(after, [face])[0]
     r = {"judge_recognised": max(p, key=p.get)}
     if emb0 is not None:
@@ -169,11 +164,11 @@ def run(images: Path, out: Path, targets=None, groups_csv: Path | None = None, g
             for f, p in zip(faces, classify_faces(rgb, faces)):
                 rec.append({"photo": path.stem, "target": truth, "recognised": max(p, key=p.get),
                             "p_target": p.get(truth, float("nan")), "group": _group_of(path.stem, groups),
-                            **(_judge_fields(jd, rgb, rgb, f, None) if jd else {})})
+                            **(_judge_fields(jd, rgb, f, None) if jd else {})})
             k += 1
             _progress(k, n, t0, path.stem)
             continue
-        emb0 = jd["identity"].embed(rgb, faces) if "identity" in jd else [None] * len(faces)
+        emb0 = jd["identity"].embed(rgb, faces) if jd else [None] * len(faces)
         for target in targets:
             res = edit(rgb, target, intensity, detections=faces, gate=gate)
             boxes = [f.box for f in faces]
@@ -191,7 +186,7 @@ def run(images: Path, out: Path, targets=None, groups_csv: Path | None = None, g
                             "p_target": p.get(target, float("nan")), "identity": fe.identity,
                             "verdict": fe.verdict, "attempts": fe.attempts, "intensity": fe.intensity,
                             "psnr_bg": bg, "timings": fe.timings_ms, "group": _group_of(path.stem, groups),
-                            **(_judge_fields(jd, rgb, res.image, faces[fe.index], emb0[fe.index]) if jd else {})})
+                            **(_judge_fields(jd, res.image, faces[fe.index], emb0[fe.index]) if jd else {})})
             k += 1
             _progress(k, n, t0, f"{path.stem} -> {target}")
     summary = _report(rec, out, targets, no_edit, intensity, gate, images, glob)
@@ -203,14 +198,14 @@ def _median_or_na(v: list[float]) -> str:
     return f"{np.median(v):.2f}" if v else "n/a"
 
 
-def _judge_section(rec: list[dict], rows: list[str]) -> str:
-    """Hit rate (and identity pass) by the held-out judges, next to Mien's own."""
+def _judge_section(rec: list[dict], hit: dict[str, float]) -> str:
+    """Hit rate (and identity pass) by the held-out judges, next to Mien's own (`hit`)."""
     trs = []
-    for t in rows:
+    for t, own in hit.items():
         rt = [r for r in rec if r["target"] == t]
         judged = "n/a (no class)" if t == "contempt" else f"{np.mean([r['judge_recognised'] == t for r in rt]):.0%}"
         ids = [r["judge_identity_ok"] for r in rt if "judge_identity_ok" in r]
-        trs.append((t, f"{np.mean([r['recognised'] == t for r in rt]):.0%}", judged,
+        trs.append((t, f"{own:.0%}", judged,
                     f"{np.mean(ids):.0%}" if ids else "n/a"))
     return ("\n## Held-out judges (never used by the gate or for tuning)\n\n"
             "PyEmotion's FER2013 network reads the same images (its accuracy on real photos: "
@@ -267,7 +262,7 @@ def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glo
                        psnr_bg_min=float(min(r["psnr_bg"] for r in rec)),
                        accept_rate=float(np.mean([r["verdict"] == "accepted" for r in rec])) if rec[0]["verdict"] else None)
     if any("judge_recognised" in r for r in rec):
-        md.append(_judge_section(rec, rows))
+        md.append(_judge_section(rec, hit))
     keys = sorted({k for r in rec for k in r["group"]})
     for key in keys:
         md.append(f"\n## By {key}\n")
