@@ -17,6 +17,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onnx_graph import finish_model  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -60,8 +63,7 @@ def out_size(size: int, k: int, s: int, pads: tuple[int, int]) -> int:
 
 
 def build_onnx(layers: list[KerasLayer]):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     ops: list[dict] = []  # ordered ONNX ops; conv entries stay mutable so a later BN folds in
     conv_by_out: dict[str, dict] = {}
@@ -93,7 +95,7 @@ def build_onnx(layers: list[KerasLayer]):
         alias[name] = name
         if layer.kind == "InputLayer":
             _, h, w, c = cfg["batch_input_shape"]
-            graph_in = helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", c, h, w])
+            graph_in = (name, ["N", c, h, w])
             shape[name] = (c, h, w)
         elif layer.kind in ("Conv2D", "SeparableConv2D"):
             assert cfg["activation"] == "linear" and cfg["data_format"] == "channels_last"
@@ -141,13 +143,8 @@ def build_onnx(layers: list[KerasLayer]):
                 ins.append(f"{op['out']}_{key}")
         nodes.append(helper.make_node(op["op_type"], ins, [op["out"]], name=op["out"], **op["attrs"]))
     out_name = alias[layers[-1].name]
-    graph_out = helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["N", 7])
-    graph = helper.make_graph(nodes, "mini_xception_fer2013", [graph_in], [graph_out], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
-                              producer_name="mien/scripts/port_emotion_model.py")
-    model.ir_version = 8  # loadable by OpenCV dnn and older onnxruntime
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(nodes, "mini_xception_fer2013", [graph_in], [(out_name, ["N", 7])], inits,
+                        producer="mien/scripts/port_emotion_model.py")
 
 
 def main(argv: list[str]) -> None:

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onnx_graph import finish_model  # noqa: E402
+
 LABELS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")  # FaceExpressions.ts
 MEAN_RGB = (122.782, 117.001, 104.298)  # FaceFeatureExtractor.ts
 SIZE = 112
@@ -103,8 +106,7 @@ def forward_numpy(W: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- ONNX (NCHW), input already normalised
 def build_onnx(W: dict[str, np.ndarray]):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     nodes, inits = [], []
     shape = {"input": (3, SIZE, SIZE)}
@@ -152,14 +154,8 @@ def build_onnx(W: dict[str, np.ndarray]):
     nodes.append(helper.make_node("Flatten", ["gap"], ["feat"], axis=1))
     nodes.append(helper.make_node("Gemm", ["feat", init("fc_W", W["fc/weights"]), init("fc_B", W["fc/bias"])], ["logits"]))
     nodes.append(helper.make_node("Softmax", ["logits"], ["probs"], axis=1))
-    graph = helper.make_graph(
-        nodes, "face_api_expression",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", 7])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="mien-port")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(nodes, "face_api_expression", [("input", ["n", 3, SIZE, SIZE])],
+                        [("probs", ["n", 7])], inits)
 
 
 if __name__ == "__main__":

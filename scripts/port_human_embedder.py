@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onnx_graph import finish_model  # noqa: E402
 from port_faceapi_expression import load_tfjs_weights  # noqa: E402  (same tfjs weight format)
 
 SIZE = 224
@@ -145,8 +146,7 @@ def _tfjs_layout(name: str, arr: np.ndarray) -> np.ndarray:
 
 
 def build_onnx(nodes: list[dict], W: dict[str, np.ndarray], output: str = OUTPUT):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     out_nodes, inits = [], {}
     rank = {}  # tensor name -> rank (4 = NCHW image, 2 = (n, d))
@@ -264,14 +264,8 @@ def build_onnx(nodes: list[dict], W: dict[str, np.ndarray], output: str = OUTPUT
 
     inp = next(n["name"] for n in nodes if n["op"] == "Placeholder")
     out = output
-    graph = helper.make_graph(
-        out_nodes, "human_faceres",
-        [helper.make_tensor_value_info(inp, TensorProto.FLOAT, ["n", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info(out, TensorProto.FLOAT, ["n", EMBED_DIM])], list(inits.values()))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="mien-port")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(out_nodes, "human_faceres", [(inp, ["n", 3, SIZE, SIZE])], [(out, ["n", EMBED_DIM])],
+                        list(inits.values()))
 
 
 def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:

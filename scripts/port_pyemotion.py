@@ -34,6 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from onnx_graph import finish_model  # noqa: E402
+
 # PyEmotion main.py: {0: 'Angry', 1: 'Disgust', 2: 'Fear', 3: 'Happy', 4: 'Sad', 5: 'Surprise', 6: 'Neutral'}
 LABELS = ("angry", "disgusted", "fearful", "happy", "sad", "surprised", "neutral")  # Mien's names
 SIZE = 48
@@ -87,8 +90,7 @@ def forward_numpy(W: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- ONNX (NCHW), input already normalised
 def build_onnx(W: dict[str, np.ndarray]):
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     nodes, inits = [], []
 
@@ -112,14 +114,8 @@ def build_onnx(W: dict[str, np.ndarray]):
     nodes.append(helper.make_node("Gemm", ["fc1_relu", init("fc2_W", W["fc2_W"]), init("fc2_B", W["fc2_B"])],
                                   ["logits"], transB=1))
     nodes.append(helper.make_node("Sigmoid", ["logits"], ["scores"]))
-    graph = helper.make_graph(
-        nodes, "pyemotion_networkv2",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 1, SIZE, SIZE])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 7])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="mien-port")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish_model(nodes, "pyemotion_networkv2", [("input", ["n", 1, SIZE, SIZE])],
+                        [("scores", ["n", 7])], inits)
 
 
 def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
