@@ -43,7 +43,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from pipeline import AU_NAMES, EMOTIONS, EditResult, MienError, detect, edit
 from pipeline import imageio
-from pipeline.expression import INTENSITY_MAX
+from pipeline.emotions import INTENSITY_MAX
 
 try:  # Hugging Face ZeroGPU: the decorator is required there; elsewhere (and locally) a no-op
     import spaces

@@ -7,7 +7,7 @@
 Heavy modules load on first use, so importing this package is fast.
 """
 from .errors import ImageLoadError, InvalidRequest, MienError, NoFaceError
-from .expression import AU_NAMES, EMOTIONS
+from .emotions import AU_NAMES, EMOTIONS
 from .types import EditResult, Face, FaceEdit
 
 

@@ -84,7 +84,7 @@ def naive_warp(img: np.ndarray, src: np.ndarray, dst: np.ndarray, region) -> np.
     Mien's anchor ring), evaluated at every pixel of the same region. Outside the hull: -1."""
     from skimage.transform import PiecewiseAffineTransform, warp
 
-    from .warp import anchor_ring
+    from .engines.geometric.warp import anchor_ring
 
     ring = anchor_ring(src)
     o = np.array([region.x0, region.y0])
@@ -107,7 +107,7 @@ def _ms(t0: float) -> float:
 def run_scenario(spec: dict) -> dict:
     """Time one scenario in this process: a warm-up run, then up to `repeat` runs (at least
     MIN_RUNS) within `budget_s`. Returns per-metric samples (ms) and this process's peak RSS."""
-    from . import expression, warp
+    from .engines.geometric import expression, warp
     from .classify import classify_faces
     from .detection import default_detector, default_landmarker
     from .editor import detect, edit

@@ -17,13 +17,13 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .config import WEIGHTS
+from .emotions import CLASSIFIER_LABELS
 from .onnxnet import OnnxNet
 from .types import Face
 
-WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-
-# Mien's emotion names. FER2013's 'disgust', 'fear', 'surprise' are renamed.
-EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
+# The classes every classifier outputs (FER2013's 'disgust', 'fear', 'surprise' renamed).
+EMOTIONS = CLASSIFIER_LABELS
 
 
 class EmotionClassifier(Protocol):
@@ -243,10 +243,16 @@ def judge() -> PyEmotionJudge:
     return PyEmotionJudge()
 
 
-@lru_cache(maxsize=1)
-def default_classifier() -> Ensemble:
-    """The shared, lazily loaded classifier the gate uses (lru_cache is thread-safe for this)."""
+def ensemble() -> Ensemble:
+    """The gate's default: face-api and mini-Xception, weighted (see ENSEMBLE_WEIGHTS)."""
     return Ensemble([(face_api(), ENSEMBLE_WEIGHTS["face-api"]), (mini_xception(), ENSEMBLE_WEIGHTS["mini-xception"])])
+
+
+def default_classifier() -> EmotionClassifier:
+    """The configured classifier (`pipeline.registry`; the ensemble unless set otherwise), shared."""
+    from .registry import get
+
+    return get("classifier")
 
 
 def classify_faces(rgb: np.ndarray, faces: list[Face],

@@ -6,13 +6,13 @@ copies live in tests/data so the suite also runs without it. See tests/data/ATTR
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_FACES = Path(os.environ.get("MIEN_FACES", REPO.parent / "shared" / "data" / "faces"))
+from .config import REPO, settings
+
+SHARED_FACES = settings().faces
 TEST_DATA = REPO / "tests" / "data"
 
 # Hand-placed template point (FRL 189-point .tem) -> MediaPipe face-mesh index (or pair averaged).

@@ -11,16 +11,13 @@ Backends follow two small protocols so another detector (e.g. InsightFace SCRFD)
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
-from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
+from .config import WEIGHTS
 from .types import Face
-
-WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
 
 class Detector(Protocol):
@@ -209,14 +206,17 @@ class FaceMesh:
         return pts if conf >= 0.5 else None
 
 
-@lru_cache(maxsize=1)
-def default_detector() -> BlazeFace:
-    return BlazeFace()
+def default_detector() -> Detector:
+    """The configured detector (`pipeline.registry`; BlazeFace unless set otherwise), shared."""
+    from .registry import get
+
+    return get("detector")
 
 
-@lru_cache(maxsize=1)
-def default_landmarker() -> FaceMesh:
-    return FaceMesh()
+def default_landmarker() -> Landmarker:
+    from .registry import get
+
+    return get("landmarker")
 
 
 def detect_faces(rgb: np.ndarray, detector: Detector | None = None,

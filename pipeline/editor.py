@@ -1,22 +1,24 @@
 """`edit()`: the one entry point the CLI, the app and the Gradio API call.
 
-image -> faces (detect + mesh, or reuse cached faces) -> per face: expression plan (AUs) -> dense
-warp of the face region -> mouth interior -> shading -> paste back. Only the face's region is
-resampled; every pixel outside the pixels that actually moved or were shaded is copied unchanged.
+image -> faces (a detector + landmarker backend, or cached faces) -> per face: the chosen engine
+renders the new expression (`pipeline.engines`) -> the gate judges it and asks the engine for
+another attempt when it misses (`pipeline.gate`) -> the shared paste writes it back at full
+resolution (`pipeline.paste`). Backends are chosen by name (`pipeline.registry`).
 """
 from __future__ import annotations
 
 import time
 from contextlib import contextmanager
 
-import cv2
 import numpy as np
 
-from . import expression, mouth, shading, warp
+from . import paste
+from .emotions import check_intensity, normalize_emotion, parse_aus
+from .engines import Engine, Rendered, RenderRequest, get_engine
 from .errors import InvalidRequest, NoFaceError
+from .registry import Backends
 from .types import EditResult, Face, FaceEdit
 
-ENGINES = ("geometric",)
 MAX_FACES = 32  # faces edited in one request; more are refused with a message
 
 
@@ -45,89 +47,69 @@ def select_faces(spec, n: int) -> list[int]:
     return idx
 
 
-def _render(img: np.ndarray, base: np.ndarray, face: Face, index: int, emotion: str, intensity: float,
-            aus: dict[str, float]) -> tuple[FaceEdit, np.ndarray | None]:
-    """Render one face's edit from `base` (the image so far). Returns the record and the new pixels
-    of its region (None when nothing changes: intensity 0 and no AUs)."""
-    t: dict[str, float] = {}
-    src = face.landmarks
-    with _timer(t, "expression"):
-        p = expression.plan(src, emotion, intensity, aus)
-    fe = FaceEdit(index=index, box=face.box, landmarks_before=src, landmarks_after=p.target, emotion=emotion,
-                  intensity=intensity, aus_applied=p.applied, aus_removed=p.removed, region=(0, 0, 0, 0),
-                  timings_ms=t)
-    if np.abs(p.target - src)[:, :2].max() < 1e-3 and not p.applied:
-        return fe, None
-    region = warp.region_for(src, img.shape[:2])
-    iod = p.pose.s
-    with _timer(t, "warp"):
-        mapping, changed = warp.backward_map(src, p.target, region)
-        warped = warp.remap(base, mapping)  # uint8: float only where mouth and shading draw
-    with _timer(t, "mouth"):
-        if mouth.needs_interior(img, src, p.lip_gap_before, p.lip_gap_after):
-            m = mouth.render_interior(img, src, p.target, warped, region, iod)
-            if m is not None:
-                changed |= m > 0
-    with _timer(t, "shading"):
-        m = shading.render(warped, p.target, p.applied, region, iod)
-        if m is not None:
-            changed |= m
-    with _timer(t, "blend"):
-        # Only pixels that moved or were drawn on change; the rest stay bit-identical.
-        roi = base[region.slices].copy()
-        cv2.copyTo(warped, changed.view(np.uint8), roi)
-    fe.region = (region.x0, region.y0, region.x1, region.y1)
-    return fe, roi
+def _face_edit(face: Face, index: int, r: Rendered) -> FaceEdit:
+    req = r.request
+    return FaceEdit(index=index, box=face.box, landmarks_before=face.landmarks, landmarks_after=r.landmarks_after,
+                    emotion=req.emotion, intensity=req.intensity, aus_applied=r.applied, aus_removed=r.removed,
+                    region=r.region, timings_ms=r.timings_ms, engine=r.engine)
 
 
-def _paste(out: np.ndarray, fe: FaceEdit, roi: np.ndarray | None) -> None:
-    if roi is not None:
-        x0, y0, x1, y1 = fe.region
-        out[y0:y1, x0:x1] = roi
+def _composed(out: np.ndarray, r: Rendered) -> np.ndarray | None:
+    """The region's pixels with the render pasted over what `out` holds there now."""
+    if not r.changes:
+        return None
+    x0, y0, x1, y1 = r.region
+    t = time.perf_counter()
+    roi = paste.compose(out[y0:y1, x0:x1], r.pixels, r.mask)
+    r.timings_ms["blend"] = r.timings_ms.get("blend", 0.0) + (time.perf_counter() - t) * 1000
+    return roi
 
 
-def _judge(img, out, face, fe, roi, emotion, use_id):
+def _judge(img, out, face, r: Rendered, roi, emotion, use_id, backends: Backends):
     """Judge one attempt in place: pasted into `out` for the checks, then undone."""
     from . import gate
 
-    x0, y0, x1, y1 = fe.region
+    x0, y0, x1, y1 = r.region
     saved = out[y0:y1, x0:x1].copy()
-    _paste(out, fe, roi)
+    paste.paste(out, r.region, roi)
     try:
-        return gate.check(img, out, face, emotion, identity=use_id)
+        return gate.check(img, out, face, emotion, identity=use_id, classifier=backends.get("classifier"),
+                          embedder=backends.get("embedder") if use_id else None)
     finally:
         out[y0:y1, x0:x1] = saved
 
 
-def _edit_face(img, out, face, index, emotion, intensity, aus, gate_mode) -> FaceEdit:
+def _edit_face(img, out, face, index, request: RenderRequest, gate_mode, engine: Engine,
+               backends: Backends) -> FaceEdit:
     """Render, judge and retry one face; paste the chosen attempt into `out`."""
-    fe, roi = _render(img, out, face, index, emotion, intensity, aus)
+    r = engine.render(img, out, face, request)
+    roi = _composed(out, r)
     if not gate_mode:
-        _paste(out, fe, roi)
-        return fe
+        paste.paste(out, r.region, roi)
+        return _face_edit(face, index, r)
     from . import gate
 
     use_id = gate_mode != "emotion"
     t: dict[str, float] = {}
     with _timer(t, "gate"):
-        gate.prepare(img, [face], identity=use_id)
+        gate.prepare(img, [face], identity=use_id, classifier=backends.get("classifier"),
+                     embedder=backends.get("embedder") if use_id else None)
     best = None
     for attempt in range(1, gate.MAX_ATTEMPTS + 1):
         with _timer(t, "gate"):
-            c = _judge(img, out, face, fe, roi, emotion, use_id)
+            c = _judge(img, out, face, r, roi, request.emotion, use_id, backends)
         if best is None or gate.better(c, best[2]):
-            best = (fe, roi, c)
-        if c.accepted or fe.intensity <= 0:
+            best = (r, roi, c)
+        if c.accepted or r.request.intensity <= 0:
             break
-        nxt = gate.next_intensity(fe.intensity, c, expression.INTENSITY_MAX)
-        extra = gate.contrast(emotion, c.probs, nxt or fe.intensity) if c.identity_ok else {}
-        if nxt is None and not extra:
-            break  # nothing stronger and nothing different left to try
-        nxt = nxt or fe.intensity
-        mix = {k: aus.get(k, 0.0) + extra.get(k, 0.0) for k in {*aus, *extra}}
-        fe, roi = _render(img, out, face, index, emotion, nxt, mix)
-    fe, roi, c = best
-    _paste(out, fe, roi)
+        nxt = engine.next_request(r.request, c)
+        if nxt is None:
+            break
+        r = engine.render(img, out, face, nxt)
+        roi = _composed(out, r)
+    r, roi, c = best
+    paste.paste(out, r.region, roi)
+    fe = _face_edit(face, index, r)
     fe.probs_before = face.emotion_probs
     fe.probs_after = c.probs
     fe.identity = c.identity
@@ -138,44 +120,52 @@ def _edit_face(img, out, face, index, emotion, intensity, aus, gate_mode) -> Fac
     return fe
 
 
-def detect(image) -> tuple[np.ndarray, list[Face]]:
+def detect(image, detector: str | None = None, landmarker: str | None = None) -> tuple[np.ndarray, list[Face]]:
     """Load an image and find its faces (with landmarks). Cache this to re-edit without re-detecting."""
-    from .detection import detect_faces
     from .imageio import load_image
 
     rgb = load_image(image).rgb
-    return rgb, detect_faces(rgb)
+    return rgb, _detect(rgb, Backends.choose(detector, landmarker))
+
+
+def _detect(rgb: np.ndarray, backends: Backends) -> list[Face]:
+    from .detection import detect_faces
+
+    return detect_faces(rgb, backends.get("detector"), backends.get("landmarker"))
 
 
 def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus=None,
-         engine: str = "geometric", detections: list[Face] | None = None, gate: bool | str = True) -> EditResult:
+         engine: str | None = None, detections: list[Face] | None = None, gate: bool | str = True,
+         detector: str | None = None, landmarker: str | None = None, embedder: str | None = None,
+         classifier: str | None = None, seed: int | None = None) -> EditResult:
     """Change the expression of the faces in `image`.
 
     image: path, bytes, PIL image or numpy array (RGB/gray, uint8). emotion: one of
-    `expression.EMOTIONS`. intensity: 0..1.5 (1 = clear and natural). faces: 'all', an index or
+    `pipeline.EMOTIONS`. intensity: 0..1.5 (1 = clear and natural). faces: 'all', an index or
     indices (numbered left to right). aus: extra action units, e.g. {'AU12': 0.5} or 'AU6=0.3'.
-    detections: faces from an earlier `detect()` of the same image (skips detection: the slider path).
+    engine: 'geometric' (default) or 'diffusion'. detections: faces from an earlier `detect()` of
+    the same image (skips detection: the slider path).
     gate: True = emotion classifier + identity check with retries (see `pipeline.gate`); "emotion" =
     the classifier only (fast, for live previews); False = ungated.
+    detector, landmarker, embedder, classifier: backend names (`pipeline.registry`; None = the
+    configured default). seed: makes engines with randomness reproducible.
     Returns an `EditResult` with the image at the input's full resolution.
     """
     timings: dict[str, float] = {}
-    emotion = expression.normalize_emotion(emotion)
-    intensity = expression.check_intensity(intensity)
-    aus = expression.parse_aus(aus)
-    if engine not in ENGINES:
-        raise InvalidRequest(f"Unknown engine '{engine}'. Available: {', '.join(ENGINES)}.")
+    emotion = normalize_emotion(emotion)
+    intensity = check_intensity(intensity)
+    aus = parse_aus(aus)
     if gate not in (True, False, "emotion", "full"):
         raise InvalidRequest(f"gate must be True, False or 'emotion' (got {gate!r}).")
+    backends = Backends.choose(detector, landmarker, embedder, classifier)
+    eng = get_engine(engine)
     with _timer(timings, "decode"):
         from .imageio import load_image
 
         rgb = load_image(image).rgb
     if detections is None:
-        from .detection import detect_faces
-
         with _timer(timings, "detect"):
-            detections = detect_faces(rgb)
+            detections = _detect(rgb, backends)
     if not detections:
         raise NoFaceError("No face was found in the photo: try a clearer, larger, front-facing face.")
     chosen = select_faces(faces, len(detections))
@@ -183,8 +173,9 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
         raise InvalidRequest(f"{len(chosen)} faces selected; at most {MAX_FACES} are edited at once: pick some.")
     out = rgb.copy()
     edits = []
+    request = RenderRequest(emotion, intensity, aus, seed=seed)
     for i in chosen:
-        fe = _edit_face(rgb, out, detections[i], i, emotion, intensity, aus, gate)
+        fe = _edit_face(rgb, out, detections[i], i, request, gate, eng, backends)
         for k, v in fe.timings_ms.items():
             timings[k] = timings.get(k, 0.0) + v
         edits.append(fe)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from .classify import EMOTIONS as CLASSES
-from .expression import EMOTIONS
+from .emotions import EMOTIONS
 
 COLUMNS = tuple(CLASSES) + ("contempt",)
 BOX_MARGIN = 0.3  # "background" = outside the face box grown by this much on every side
@@ -142,8 +142,8 @@ def _judge_fields(judges: dict, after: np.ndarray, face, emb0) -> dict:
 def run(images: Path, out: Path, targets=None, groups_csv: Path | None = None, glob: str = "*",
         intensity: float = 1.0, gate=True, no_edit: bool = False, limit: int | None = None,
         judges: bool = True) -> dict:
-    from .editor import detect, edit
     from .classify import classify_faces
+    from .editor import detect, edit
 
     jd = held_out_judges() if judges else {}
 

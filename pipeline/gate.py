@@ -19,19 +19,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
+from .config import WEIGHTS
 from .types import Face
 
-CALIBRATION = Path(__file__).resolve().parent.parent / "weights" / "gate_calibration.json"
+CALIBRATION = WEIGHTS / "gate_calibration.json"
 MIN_PROB = 0.25  # floor on any emotion threshold
 MARGIN = 0.05  # above the real-neutral 99th percentile
 RIVAL = 0.5  # the target may trail the top class, but not by more than half
 CONTEMPT_MIN = 0.05  # one corner rises this much more than the other (IOD), seen by optical flow
 MAX_ATTEMPTS = 3
-CONTRAST = 0.35  # how far a retry moves the AU mix away from the emotion the classifier saw instead
 
 
 @lru_cache(maxsize=1)
@@ -54,24 +53,28 @@ class Check:
     identity_ok: bool
 
 
-def prepare(rgb: np.ndarray, faces: list[Face], identity: bool = True) -> None:
-    """Score the input faces once (cached on each Face): emotion probabilities and embedding."""
-    from .classify import classify_faces
+def prepare(rgb: np.ndarray, faces: list[Face], identity: bool = True, classifier=None, embedder=None) -> None:
+    """Score the input faces once (cached on each Face, tagged with the model): emotion
+    probabilities and, when `identity`, the embedding."""
+    from .classify import default_classifier
+    from .identity import default_embedder
 
-    todo = [f for f in faces if f.emotion_probs is None]
-    for f, p in zip(todo, classify_faces(rgb, todo)):
-        f.emotion_probs = p
+    classifier = classifier or default_classifier()
+    tag = getattr(classifier, "backend_name", None)
+    todo = [f for f in faces if f.emotion_probs is None or f.emotion_probs_by != tag]
+    for f, p in zip(todo, classifier.predict(rgb, todo)):
+        f.emotion_probs, f.emotion_probs_by = p, tag
     if identity:
-        from .identity import default_embedder
-
-        todo = [f for f in faces if f.embedding is None]
+        embedder = embedder or default_embedder()
+        tag = getattr(embedder, "backend_name", None)
+        todo = [f for f in faces if f.embedding is None or f.embedding_by != tag]
         if todo:
-            for f, e in zip(todo, default_embedder().embed(rgb, todo)):
-                f.embedding = e
+            for f, e in zip(todo, embedder.embed(rgb, todo)):
+                f.embedding, f.embedding_by = e, tag
 
 
 def _iod(lm: np.ndarray) -> float:
-    from .expression import EYE_L, EYE_R
+    from .mesh import EYE_L, EYE_R
 
     return float(np.linalg.norm(lm[EYE_R, :2].mean(0) - lm[EYE_L, :2].mean(0)))
 
@@ -84,14 +87,15 @@ def contempt_score(before: np.ndarray, after: np.ndarray, face: Face) -> float:
     return float((-right[1] - abs(left[1])) / _iod(face.landmarks))
 
 
-def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identity: bool = True) -> Check:
+def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identity: bool = True,
+          classifier=None, embedder=None) -> Check:
     """Judge one edited face (`after` is the whole edited image; `face` the input's detection).
     Identity is always measured: whether a retry goes stronger or gentler depends on it."""
-    from .classify import classify_faces
+    from .classify import default_classifier
 
     if after.shape != before.shape or not np.isfinite(after).all():
         return Check(False, "the edited image is malformed", {}, 0.0, None, False)
-    probs = classify_faces(after, [face])[0]
+    probs = (classifier or default_classifier()).predict(after, [face])[0]
     if target == "contempt":
         score = contempt_score(before, after, face)
         ok_emotion = score >= CONTEMPT_MIN
@@ -108,17 +112,18 @@ def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identi
             why = f"classifier saw '{seen}' {probs[seen]:.2f}, far above '{target}' {score:.2f}"
     c = Check(ok_emotion, "accepted" if ok_emotion else why, probs, float(score), None, True)
     if identity:
-        c = with_identity(c, after, face)
+        c = with_identity(c, after, face, embedder)
     return c
 
 
-def with_identity(c: Check, after: np.ndarray, face: Face) -> Check:
-    """`c` with the identity check added (a no-op when the input face has no embedding)."""
-    if face.embedding is None:
-        return c
+def with_identity(c: Check, after: np.ndarray, face: Face, embedder=None) -> Check:
+    """`c` with the identity check added (a no-op when the input face has no embedding from this
+    embedder)."""
     from .identity import default_embedder, similarity
 
-    emb = default_embedder()
+    emb = embedder or default_embedder()
+    if face.embedding is None or face.embedding_by != getattr(emb, "backend_name", None):
+        return c
     sim = similarity(face.embedding, emb.embed(after, [face])[0])
     ok_id = sim >= emb.threshold
     reason = c.reason
@@ -134,23 +139,6 @@ def next_intensity(intensity: float, last: Check, max_intensity: float) -> float
         return round(intensity * 0.75, 4)
     stronger = min(round(intensity * 1.25 + 0.1, 4), max_intensity)
     return stronger if stronger > intensity + 1e-6 else None
-
-
-def contrast(target: str, probs: dict[str, float], intensity: float) -> dict[str, float]:
-    """Extra AUs for a retry after the classifier saw another emotion instead of `target`: more of
-    the target's AUs that the rival's recipe uses less (fear's stretched lips and knit brows vs
-    surprise), less of those it shares most (surprise's dropped jaw). Extras never take an AU below
-    zero. Empty when the rival is neutral (more intensity is the answer then) or for contempt."""
-    from .expression import RECIPES
-
-    if target == "contempt" or not probs:
-        return {}
-    seen = max(probs, key=probs.get)
-    theirs = RECIPES.get(seen, {})
-    if seen == target or not theirs:
-        return {}
-    return {a: (CONTRAST if w > theirs.get(a, 0.0) else -CONTRAST) * w * intensity
-            for a, w in RECIPES[target].items()}
 
 
 def better(a: Check, b: Check) -> bool:

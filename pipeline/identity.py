@@ -102,17 +102,11 @@ class DlibResNet:
         return _normalise(np.array(desc, dtype=np.float64))
 
 
-_default: Embedder | None = None
-_default_lock = threading.Lock()
-
-
 def default_embedder() -> Embedder:
-    """The shared, lazily loaded embedder (dlib: ~0.5 s to load once)."""
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = DlibResNet()
-        return _default
+    """The configured identity backend (`pipeline.registry`), loaded once and shared."""
+    from .registry import get
+
+    return get("embedder")
 
 
 def same_person(a: np.ndarray, b: np.ndarray, embedder: Embedder | None = None) -> tuple[bool, float]:

@@ -24,13 +24,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .config import WEIGHTS
 from .errors import MienError
-from .expression import EYE_L, EYE_R
 from .identity import _normalise
+from .mesh import EYE_L, EYE_R
 from .onnxnet import OnnxNet
 from .types import Face
 
-WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 SIZE = 224
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
 

@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from .datasets import TEST_DATA
+from .emotions import EMOTIONS
 from .errors import MienError
-from .expression import EMOTIONS
 
 
 def insightface_sample(name: str = "t1.jpg") -> Path | None:

@@ -17,6 +17,9 @@ class Face:
     landmarks: np.ndarray | None = None  # (468, 3)
     embedding: np.ndarray | None = None  # identity embedding of the input face (filled by the gate)
     emotion_probs: dict[str, float] | None = None  # classifier's view of the input face (gate)
+    # Which backend made each cache (`registry` names): a cache is reused only by the same model.
+    embedding_by: str | None = None
+    emotion_probs_by: str | None = None
 
     @property
     def size(self) -> float:
@@ -44,6 +47,7 @@ class FaceEdit:
     verdict: str | None = None  # "accepted" | "rejected" | None
     reason: str | None = None
     attempts: int = 1
+    engine: str = "geometric"  # which engine rendered this face
 
 
 @dataclass
@@ -77,6 +81,7 @@ class EditResult:
                     "verdict": f.verdict,
                     "reason": f.reason,
                     "attempts": f.attempts,
+                    "engine": f.engine,
                     "timings_ms": {k: round(v, 2) for k, v in f.timings_ms.items()},
                 }
                 for f in self.faces

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain s
 
 import numpy as np
 
-from pipeline import expression as ex
+from pipeline.engines.geometric import expression as ex
+from pipeline.mesh import EYE_L, EYE_R, STABLE
 from pipeline.datasets import london_ids, london_photo
 from pipeline.detection import detect_faces
 from pipeline.imageio import load_image
@@ -27,13 +28,13 @@ from pipeline.imageio import load_image
 
 def normalise(p):
     """Centre between the eyes, IOD = 1."""
-    el, er = p[ex.EYE_L].mean(0), p[ex.EYE_R].mean(0)
+    el, er = p[EYE_L].mean(0), p[EYE_R].mean(0)
     return (p - (el + er) / 2) / np.linalg.norm(er[:2] - el[:2])
 
 
 def frontal(p):
     """Rotate so the eye line is x, forehead->chin is y (both in the image plane after rotation)."""
-    x = p[ex.EYE_R].mean(0) - p[ex.EYE_L].mean(0)
+    x = p[EYE_R].mean(0) - p[EYE_L].mean(0)
     x /= np.linalg.norm(x)
     y = p[152] - p[10]
     y -= x * (y @ x)
@@ -46,7 +47,7 @@ def triangulate(path=ex.MODEL_PATH):
     runtime needs no scipy."""
     from scipy.spatial import Delaunay
 
-    from pipeline.warp import ring_around
+    from pipeline.engines.geometric.warp import ring_around
 
     z = dict(np.load(path))
     mean = z["mean"].astype(np.float64)
@@ -67,14 +68,14 @@ def main():
     n, h = np.array(lm["neutral"]), np.array(lm["happy"])
     mean = normalise(frontal(normalise(n[0])))
     for _ in range(5):
-        al = [(s * (r @ p.T)).T + t for p in n for s, r, t in [ex.umeyama(p[ex.STABLE], mean[ex.STABLE])]]
+        al = [(s * (r @ p.T)).T + t for p in n for s, r, t in [ex.umeyama(p[STABLE], mean[STABLE])]]
         mean = normalise(frontal(normalise(np.mean(al, 0))))
     flipped = mean * [-1, 1, 1]
     mirror = np.argmin(((mean[:, None] - flipped[None]) ** 2).sum(-1), 1)
     mean = normalise((mean + flipped[mirror]) / 2)
 
     def align(p):
-        s, r, t = ex.umeyama(p[ex.STABLE], mean[ex.STABLE])
+        s, r, t = ex.umeyama(p[STABLE], mean[STABLE])
         return (s * (r @ p.T)).T + t
 
     an, ah = np.array([align(p) for p in n]), np.array([align(p) for p in h])

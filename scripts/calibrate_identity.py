@@ -1,17 +1,21 @@
 """Measure same-person vs different-person similarity on the London set and suggest a threshold.
 
-    python scripts/calibrate_identity.py [path/to/faces/london]
+    python scripts/calibrate_identity.py [path/to/faces/london] [--embedder dlib,mobilefacenet]
 
-    python scripts/calibrate_identity.py --edits   # also: each emotion's edit vs its source photo
+    python scripts/calibrate_identity.py --edits [--limit 20]   # also: each emotion's edit vs its source
+    python scripts/calibrate_identity.py --time                 # also: embed time per face
 
 Same person = NNN_neutral vs NNN_happy (a real smile: the kind of change an edit makes).
 Different people = every neutral/happy photo of one person vs every photo of another.
 The suggested threshold is the different-people 99.9th percentile: a false-accept rate of 0.1%.
-With --edits, every neutral photo is edited to each emotion at intensity 1 (ungated) and compared
-with its source, to see where edits fall between the two distributions.
+With --edits, the first --limit neutral photos (default all) are edited to each emotion at
+intensity 1 (ungated) and compared with their source, to see where edits fall between the two
+distributions. Several embedders (comma-separated, default dlib) are measured in one run on the
+same detections and the same edits.
 """
 from __future__ import annotations
 
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -23,11 +27,30 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.detection import detect_faces  # noqa: E402
-from pipeline.identity import IDENTITY_THRESHOLD, default_embedder  # noqa: E402
+
+EMBEDDERS = {
+    "dlib": "pipeline.identity:DlibResNet",
+    "mobilefacenet": "pipeline.backends.mobilefacenet:MobileFaceNet",
+}
 
 
-def embed_london(folder: Path, embedder) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """people, (n, d) neutral embeddings, (n, d) happy embeddings."""
+def load_embedder(name: str):
+    mod, cls = EMBEDDERS[name].split(":")
+    return getattr(importlib.import_module(mod), cls)()
+
+
+def option(name: str, default: str | None = None) -> str | None:
+    """The value of `--name value` or `--name=value` on the command line."""
+    for i, a in enumerate(sys.argv):
+        if a == f"--{name}" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+    return default
+
+
+def embed_london(folder: Path, embedders: dict) -> tuple[list[str], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """people, {embedder name: ((n, d) neutral embeddings, (n, d) happy embeddings)}."""
     people = sorted(p.stem.split("_")[0] for p in folder.glob("*_neutral.jpg"))
     emb = {}
     for person in people:
@@ -36,19 +59,14 @@ def embed_london(folder: Path, embedder) -> tuple[list[str], np.ndarray, np.ndar
             faces = detect_faces(rgb)
             if len(faces) != 1:
                 raise SystemExit(f"{person}_{kind}: {len(faces)} faces detected")
-            emb[person, kind] = embedder.embed(rgb, faces)[0]
-    return people, *(np.array([emb[p, k] for p in people]) for k in ("neutral", "happy"))
+            for name, e in embedders.items():
+                emb[name, person, kind] = e.embed(rgb, faces)[0]
+    return people, {name: tuple(np.array([emb[name, p, k] for p in people]) for k in ("neutral", "happy"))
+                    for name in embedders}
 
 
-def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    folder = Path(args[0]) if args else ROOT.parent / "shared" / "data" / "faces" / "london"
-    embedder = default_embedder()
-    t = time.perf_counter()
-    people, neutral, happy = embed_london(folder, embedder)
+def report(name: str, embedder, people: list[str], neutral: np.ndarray, happy: np.ndarray) -> None:
     n = len(people)
-    print(f"{type(embedder).__name__}: {2 * n} photos in {time.perf_counter() - t:.1f} s (detect + embed)")
-
     same = np.einsum("id,id->i", neutral, happy)
     allv = np.concatenate([neutral, happy])
     owner = np.tile(np.arange(n), 2)
@@ -57,6 +75,7 @@ def main() -> None:
     diff = sims[iu][owner[iu[0]] != owner[iu[1]]]
 
     pct = lambda v, q: np.percentile(v, q)  # noqa: E731
+    print(f"\n== {name} ({type(embedder).__name__}, {embedder.dim}-D)")
     print(f"same person   (n={same.size}): min {same.min():.3f}  p5 {pct(same, 5):.3f}  "
           f"median {np.median(same):.3f}  max {same.max():.3f}")
     print(f"different     (n={diff.size}): median {np.median(diff):.3f}  p99 {pct(diff, 99):.3f}  "
@@ -65,28 +84,63 @@ def main() -> None:
     print(f"lowest same-person pair: {worst}; gap (same min - diff max): {same.min() - diff.max():+.3f}")
     far = float(np.ceil(pct(diff, 99.9) * 1000) / 1000)
     print(f"false-accept rate 0.1% threshold (different-people p99.9, rounded up): {far:.3f}")
-    for thr in sorted({IDENTITY_THRESHOLD, round(float((same.min() + diff.max()) / 2), 3), far}):
+    for thr in sorted({round(float(t), 3) for t in (embedder.threshold, (same.min() + diff.max()) / 2, far)}):
         print(f"threshold {thr:.3f}: same pass {np.mean(same >= thr):.3f} ({int((same >= thr).sum())}/{same.size}), "
               f"different pass {np.mean(diff >= thr):.5f} ({int((diff >= thr).sum())}/{diff.size})")
-    print(f"IDENTITY_THRESHOLD in pipeline/identity.py = {IDENTITY_THRESHOLD}")
+    print(f"{type(embedder).__name__}.threshold = {embedder.threshold}")
+
+
+def main() -> None:
+    skip = {option("embedder"), option("limit")}
+    args = [a for a in sys.argv[1:] if not a.startswith("--") and a not in skip]
+    folder = Path(args[0]) if args else ROOT.parent / "shared" / "data" / "faces" / "london"
+    embedders = {name: load_embedder(name) for name in option("embedder", "dlib").split(",")}
+    t = time.perf_counter()
+    people, emb = embed_london(folder, embedders)
+    print(f"{', '.join(embedders)}: {2 * len(people)} photos in {time.perf_counter() - t:.1f} s (detect + embed)")
+    for name, e in embedders.items():
+        report(name, e, people, *emb[name])
     if "--edits" in sys.argv:
-        edit_similarities(folder, people, neutral, embedder)
+        limit = int(option("limit", "0")) or len(people)
+        edit_similarities(folder, people[:limit], {k: v[0][:limit] for k, v in emb.items()}, embedders)
+    if "--time" in sys.argv:
+        embed_times(folder / f"{people[0]}_neutral.jpg", embedders)
 
 
-def edit_similarities(folder: Path, people: list[str], neutral: np.ndarray, embedder) -> None:
+def edit_similarities(folder: Path, people: list[str], neutral: dict[str, np.ndarray], embedders: dict) -> None:
     from pipeline.editor import detect, edit
-    from pipeline.expression import EMOTIONS
+    from pipeline.emotions import EMOTIONS
 
-    sims: dict[str, list[float]] = {e: [] for e in EMOTIONS if e != "neutral"}
-    for person, e0 in zip(people, neutral):
+    emotions = [e for e in EMOTIONS if e != "neutral"]
+    sims = {(name, e): [] for name in embedders for e in emotions}
+    for i, person in enumerate(people):
         rgb, faces = detect(str(folder / f"{person}_neutral.jpg"))
-        for emotion in sims:
+        for emotion in emotions:
             out = edit(rgb, emotion, 1.0, detections=faces, gate=False).image
-            sims[emotion].append(float(embedder.embed(out, faces)[0] @ e0))
-    for emotion, v in sims.items():
-        v = np.array(v)
-        print(f"edit {emotion:10s} vs source: min {v.min():.3f}  p10 {np.percentile(v, 10):.3f}  "
-              f"median {np.median(v):.3f}  pass at {IDENTITY_THRESHOLD}: {np.mean(v >= IDENTITY_THRESHOLD):.0%}")
+            for name, e in embedders.items():  # the gate's comparison: the edit, read at the input's face
+                sims[name, emotion].append(float(e.embed(out, faces)[0] @ neutral[name][i]))
+    for name, e in embedders.items():
+        print(f"\n== {name}: edit vs its source, intensity 1, {len(people)} London neutrals "
+              f"(threshold {e.threshold})")
+        for emotion in emotions:
+            v = np.array(sims[name, emotion])
+            print(f"edit {emotion:10s} vs source: min {v.min():.3f}  p10 {np.percentile(v, 10):.3f}  "
+                  f"median {np.median(v):.3f}  pass {np.mean(v >= e.threshold):.0%}")
+
+
+def embed_times(path: Path, embedders: dict, calls: int = 50) -> None:
+    """Median wall time of one embed() call on one face (alignment included), after a warm-up."""
+    rgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+    faces = detect_faces(rgb)[:1]
+    print()
+    for name, e in embedders.items():
+        e.embed(rgb, faces)
+        ts = []
+        for _ in range(calls):
+            t = time.perf_counter()
+            e.embed(rgb, faces)
+            ts.append(time.perf_counter() - t)
+        print(f"embed time {name}: median {1000 * np.median(ts):.1f} ms per face ({calls} calls, one face)")
 
 
 if __name__ == "__main__":

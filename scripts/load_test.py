@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))  # run as a plain script from anywhere
 import numpy as np
 from PIL import Image
 
-from pipeline.expression import EMOTIONS
+from pipeline.emotions import EMOTIONS
 from pipeline.imageio import load_image
 
 INTENSITIES = (0.7, 1.2)

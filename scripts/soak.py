@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a plain script from anywhere
 
 from pipeline import detect, edit  # noqa: E402
-from pipeline.expression import EMOTIONS  # noqa: E402
+from pipeline.emotions import EMOTIONS  # noqa: E402
 
 INTENSITIES = (0.4, 0.8, 1.0, 1.3)
 

@@ -35,7 +35,7 @@ def test_quick_bench_writes_report(tmp_path):
 
 def test_naive_warp_matches_mien_warp():
     """The baseline is the same transformation, so the speed-up compares like with like."""
-    from pipeline import expression, warp
+    from pipeline.engines.geometric import expression, warp
     from pipeline.bench import naive_warp, photo
     from pipeline.editor import detect
 

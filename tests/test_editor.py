@@ -13,7 +13,8 @@ import pytest
 from pipeline import EMOTIONS, InvalidRequest, NoFaceError, detect
 from pipeline import edit as gated_edit
 from pipeline.detection import detect_faces
-from pipeline.expression import EYE_L, EYE_R, measures
+from pipeline.engines.geometric.expression import measures
+from pipeline.mesh import EYE_L, EYE_R
 from pipeline.motion import observed_motion
 
 from .conftest import PEOPLE, london

@@ -76,12 +76,13 @@ def test_retries_are_bounded_and_the_best_attempt_is_returned_marked(face001):
 
 
 def test_a_retry_moves_the_au_mix_away_from_the_emotion_seen_instead():
-    from pipeline.expression import RECIPES
+    from pipeline.engines.geometric import contrast
+    from pipeline.engines.geometric.expression import RECIPES
 
     # Fear mistaken for surprise: more of fear's stretched lips and knit brows, less dropped jaw.
-    extra = gate.contrast("fearful", {"surprised": 0.6, "fearful": 0.3, "neutral": 0.1}, 1.2)
+    extra = contrast("fearful", {"surprised": 0.6, "fearful": 0.3, "neutral": 0.1}, 1.2)
     assert extra["AU20"] > 0 and extra["AU4"] > 0 and extra["AU26"] < 0 and extra["AU2"] < 0
     assert all(RECIPES["fearful"][a] * 1.2 + v >= 0 for a, v in extra.items())  # never below zero
     # Seen as neutral: nothing to move away from (the retry is just stronger); contempt: geometric.
-    assert gate.contrast("angry", {"neutral": 0.9, "angry": 0.1}, 1.0) == {}
-    assert gate.contrast("contempt", {"happy": 0.9}, 1.0) == {}
+    assert contrast("angry", {"neutral": 0.9, "angry": 0.1}, 1.0) == {}
+    assert contrast("contempt", {"happy": 0.9}, 1.0) == {}

@@ -21,47 +21,27 @@ Where the numbers come from:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
-from .errors import InvalidRequest
+from ...config import WEIGHTS
+from ...emotions import AU_NAMES, INTENSITY_MAX
+from ...errors import InvalidRequest
+from ...mesh import (
+    EYE_L,
+    EYE_R,
+    LID_LO_L,
+    LID_LO_R,
+    LID_UP_L,
+    LID_UP_R,
+    LIPS_INNER_LOWER,
+    LIPS_INNER_UPPER,
+    STABLE,
+)
 
-MODEL_PATH = Path(__file__).resolve().parent.parent / "weights" / "expression_model.npz"
-
-# Mesh index sets (MediaPipe face mesh; see ../shared/docs/EXPRESSIONS.md).
-LIPS_OUTER = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
-LIPS_INNER_LOWER = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
-LIPS_INNER_UPPER = [308, 415, 310, 311, 312, 13, 82, 81, 80, 191, 78]
-EYE_L = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]  # image left
-EYE_R = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
-# Upper and lower lids, corner to corner, matched point for point (for eye closure).
-LID_UP_L, LID_LO_L = [246, 161, 160, 159, 158, 157, 173], [7, 163, 144, 145, 153, 154, 155]
-LID_UP_R, LID_LO_R = [466, 388, 387, 386, 385, 384, 398], [249, 390, 373, 374, 380, 381, 382]
-FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
-             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
-# Points that expressions barely move: eye corners, nose bridge, forehead, temples.
-STABLE = [33, 133, 362, 263, 6, 168, 197, 195, 5, 4, 1, 10, 151, 9, 8, 127, 356, 234, 454, 162, 389, 21, 251]
-
-AU_NAMES = {
-    "AU1": "raise inner brows", "AU2": "raise outer brows", "AU4": "lower and knit brows",
-    "AU5": "widen eyes (raise upper lids)", "AU6": "raise cheeks", "AU7": "tighten lids",
-    "AU9": "wrinkle nose", "AU10": "raise upper lip", "AU12": "pull lip corners up (smile)",
-    "AU14": "dimple (tighten corners)", "AU15": "pull lip corners down", "AU16": "lower the lower lip",
-    "AU17": "raise chin", "AU20": "stretch lips sideways", "AU23": "tighten lips",
-    "AU24": "press lips together", "AU25": "part lips", "AU26": "drop jaw", "AU27": "stretch mouth open",
-    "AU43": "close eyes",
-}
-AU_ALIASES = {"eyes_closed": "AU43", "eye_closure": "AU43", "blink": "AU43", "AU45": "AU43",
-              "smile": "AU12", "jaw_drop": "AU26"}
-
-EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised", "contempt")
-EMOTION_ALIASES = {"happiness": "happy", "joy": "happy", "sadness": "sad", "anger": "angry",
-                   "fear": "fearful", "afraid": "fearful", "disgust": "disgusted",
-                   "surprise": "surprised", "contemptuous": "contempt", "none": "neutral"}
+MODEL_PATH = WEIGHTS / "expression_model.npz"
 
 RECIPES: dict[str, dict[str, float]] = {
     "neutral": {},
@@ -83,7 +63,6 @@ RECIPES: dict[str, dict[str, float]] = {
     "disgusted": {"AU9": 2.6, "AU10": 2.1, "AU6": 0.6, "AU7": 1.0, "AU15": 1.0, "AU16": 0.3, "AU17": 0.6},
     "contempt": {"AU12R": 0.9, "AU14R": 0.8},
 }
-INTENSITY_MAX = 1.5
 SMILE_GAIN = 2.0  # intensity 1 = 2x the mean measured London smile
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
@@ -297,56 +276,6 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
         else:
             raise InvalidRequest(f"Unknown action unit '{au}'.")
     return d
-
-
-def parse_aus(aus) -> dict[str, float]:
-    """Accept {'AU12': .5, 6: .3, 'eyes_closed': 1} or 'AU12=0.5,AU6=0.3' -> {'AU12': 0.5, ...}."""
-    if aus is None:
-        return {}
-    if isinstance(aus, str):
-        items = {}
-        for part in filter(None, (s.strip() for s in aus.split(","))):
-            if "=" not in part:
-                raise InvalidRequest(f"Action units are given as NAME=VALUE, e.g. AU12=0.5 (got '{part}').")
-            k, v = part.split("=", 1)
-            items[k.strip()] = v.strip()
-        aus = items
-    out = {}
-    for k, v in dict(aus).items():
-        key = str(k).strip()
-        key = AU_ALIASES.get(key.lower(), AU_ALIASES.get(key, key))
-        if re.fullmatch(r"\d+", key):
-            key = f"AU{int(key)}"
-        key = key.upper()
-        key = AU_ALIASES.get(key, key)
-        if key not in AU_NAMES and key not in ("AU12R", "AU14R"):
-            raise InvalidRequest(f"Unknown action unit '{k}'. Known: {', '.join(AU_NAMES)} (or eyes_closed).")
-        try:
-            val = float(v)
-        except (TypeError, ValueError):
-            raise InvalidRequest(f"Action unit {key} needs a number, got '{v}'.") from None
-        if not np.isfinite(val) or not -INTENSITY_MAX <= val <= INTENSITY_MAX:
-            raise InvalidRequest(f"Action unit {key} must be between -{INTENSITY_MAX} and {INTENSITY_MAX} (got {v}).")
-        out[key] = val
-    return out
-
-
-def normalize_emotion(emotion: str) -> str:
-    e = str(emotion).strip().lower()
-    e = EMOTION_ALIASES.get(e, e)
-    if e not in EMOTIONS:
-        raise InvalidRequest(f"Unknown emotion '{emotion}'. Choose one of: {', '.join(EMOTIONS)}.")
-    return e
-
-
-def check_intensity(intensity) -> float:
-    try:
-        v = float(intensity)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"Intensity must be a number between 0 and {INTENSITY_MAX} (got '{intensity}').") from None
-    if not np.isfinite(v) or not 0.0 <= v <= INTENSITY_MAX:
-        raise InvalidRequest(f"Intensity must be between 0 and {INTENSITY_MAX} (got {intensity}).")
-    return v
 
 
 def displacement(g: Geometry, weights: dict[str, float]) -> np.ndarray:

@@ -15,7 +15,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .expression import FACE_OVAL, STABLE, model, umeyama
+from ...mesh import FACE_OVAL, STABLE
+from .expression import model, umeyama
 
 GRID = 96  # coarse nodes along the longer side of the region
 RING_SCALE = 1.45  # anchor ring, relative to the face oval about its centre

@@ -1,0 +1,81 @@
+"""The geometric engine (default; CPU, offline): landmarks -> FACS action units (`expression`) ->
+dense warp of the face region (`warp`) -> mouth interior (`mouth`) -> folds and wrinkles
+(`shading`). Only the face's region is resampled; every pixel outside the pixels that actually
+moved or were shaded keeps its value exactly.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+from ...emotions import INTENSITY_MAX
+from ...types import Face
+from .. import Rendered, RenderRequest
+from . import expression, mouth, shading, warp
+
+CONTRAST = 0.35  # how far a retry moves the AU mix away from the emotion the classifier saw instead
+
+
+@contextmanager
+def timer(store: dict, key: str):
+    t = time.perf_counter()
+    yield
+    store[key] = store.get(key, 0.0) + (time.perf_counter() - t) * 1000
+
+
+def contrast(target: str, probs: dict[str, float], intensity: float) -> dict[str, float]:
+    """Extra AUs for a retry after the classifier saw another emotion instead of `target`: more of
+    the target's AUs that the rival's recipe uses less (fear's stretched lips and knit brows vs
+    surprise), less of those it shares most (surprise's dropped jaw). Extras never take an AU below
+    zero. Empty when the rival is neutral (more intensity is the answer then) or for contempt."""
+    if target == "contempt" or not probs:
+        return {}
+    seen = max(probs, key=probs.get)
+    theirs = expression.RECIPES.get(seen, {})
+    if seen == target or not theirs:
+        return {}
+    return {a: (CONTRAST if w > theirs.get(a, 0.0) else -CONTRAST) * w * intensity
+            for a, w in expression.RECIPES[target].items()}
+
+
+class GeometricEngine:
+    name = "geometric"
+
+    def render(self, image: np.ndarray, base: np.ndarray, face: Face, request: RenderRequest) -> Rendered:
+        t: dict[str, float] = {}
+        src = face.landmarks
+        with timer(t, "expression"):
+            p = expression.plan(src, request.emotion, request.intensity, request.action_units())
+        r = Rendered(request, (0, 0, 0, 0), None, None, p.target, p.applied, p.removed, self.name, t)
+        if np.abs(p.target - src)[:, :2].max() < 1e-3 and not p.applied:
+            return r
+        region = warp.region_for(src, image.shape[:2])
+        iod = p.pose.s
+        with timer(t, "warp"):
+            mapping, changed = warp.backward_map(src, p.target, region)
+            warped = warp.remap(base, mapping)  # uint8: float only where mouth and shading draw
+        with timer(t, "mouth"):
+            if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after):
+                m = mouth.render_interior(image, src, p.target, warped, region, iod)
+                if m is not None:
+                    changed |= m > 0
+        with timer(t, "shading"):
+            m = shading.render(warped, p.target, p.applied, region, iod)
+            if m is not None:
+                changed |= m
+        r.region = (region.x0, region.y0, region.x1, region.y1)
+        r.pixels, r.mask = warped, changed
+        return r
+
+    def next_request(self, last: RenderRequest, check) -> RenderRequest | None:
+        """A missed emotion gets more of it (and a mix moved away from the emotion seen instead),
+        a lost identity less."""
+        from ... import gate
+
+        nxt = gate.next_intensity(last.intensity, check, INTENSITY_MAX)
+        extra = contrast(last.emotion, check.probs, nxt or last.intensity) if check.identity_ok else {}
+        if nxt is None and not extra:
+            return None  # nothing stronger and nothing different left to try
+        return last.next(intensity=nxt or last.intensity, adjust=extra)
