@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.detection import detect_faces  # noqa: E402
+from pipeline.detection import detect_faces
 
 EMBEDDERS = {
     "dlib": "pipeline.identity:DlibResNet",
@@ -74,7 +74,7 @@ def report(name: str, embedder, people: list[str], neutral: np.ndarray, happy: n
     iu = np.triu_indices(2 * n, k=1)
     diff = sims[iu][owner[iu[0]] != owner[iu[1]]]
 
-    pct = lambda v, q: np.percentile(v, q)  # noqa: E731
+    pct = lambda v, q: np.percentile(v, q)
     print(f"\n== {name} ({type(embedder).__name__}, {embedder.dim}-D)")
     print(f"same person   (n={same.size}): min {same.min():.3f}  p5 {pct(same, 5):.3f}  "
           f"median {np.median(same):.3f}  max {same.max():.3f}")
