@@ -43,7 +43,7 @@ def _cmd_evaluate(a) -> int:
     gate = {"on": True, "off": False, "emotion": "emotion"}[a.gate]
     run(Path(a.images), Path(a.out), targets=a.targets, groups_csv=Path(a.groups) if a.groups else None,
         glob=a.glob, intensity=a.intensity, gate=gate, no_edit=a.no_edit, limit=a.limit,
-        judges=not a.no_judges)
+        judges=not a.no_judges, split=a.split)
     return 0
 
 
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--no-edit", action="store_true", help="score the real photos as they are")
     v.add_argument("--limit", type=int, default=None, help="first N photos only")
     v.add_argument("--no-judges", action="store_true", help="skip the held-out judge models (faster)")
+    v.add_argument("--split", choices=["tune", "report", "all"], default="all",
+                   help="London people: the tune half, the held-out report half, or all photos")
     v.set_defaults(func=_cmd_evaluate)
     return p
 

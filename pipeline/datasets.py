@@ -6,11 +6,14 @@ copies live in tests/data so the suite also runs without it. See tests/data/ATTR
 """
 from __future__ import annotations
 
+import csv
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .config import REPO, settings
+from .errors import InvalidRequest
 
 SHARED_FACES = settings().faces
 TEST_DATA = REPO / "tests" / "data"
@@ -51,3 +54,43 @@ def london_ids() -> list[str]:
 
 def london_photo(face_id: str, kind: str = "neutral") -> Path:
     return SHARED_FACES / "london" / f"{face_id}_{kind}.jpg"
+
+
+SPLITS = ("tune", "report", "all")
+SPLIT_SEED = 12  # fixed: the halves must never change, or "held out" stops meaning anything
+
+
+def london_groups() -> dict[str, str]:
+    """face id -> ethnicity group from the London info.csv (empty without the shared photos)."""
+    path = SHARED_FACES / "london" / "info.csv"
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as f:
+        return {r["face_id"]: r["ethnicity"] for r in csv.DictReader(f)}
+
+
+@lru_cache(maxsize=1)
+def _halves() -> dict[str, tuple[str, ...]]:
+    """The London people in a TUNE and a REPORT half, stratified by ethnicity group: within each
+    group (ids sorted, then shuffled with a fixed seed) people alternate between the halves, and a
+    group of odd size gives its extra person to whichever half is smaller so far, so every group
+    is in both halves and the halves differ in size by at most one."""
+    groups = london_groups()
+    ids = [i for i in london_ids() if i in groups] + [i for i in london_ids() if i not in groups]
+    rng = np.random.default_rng(SPLIT_SEED)
+    halves: dict[str, list[str]] = {"tune": [], "report": []}
+    for g in sorted({groups.get(i, "?") for i in ids}):
+        members = sorted(i for i in ids if groups.get(i, "?") == g)
+        members = [members[k] for k in rng.permutation(len(members))]
+        first, second = ("tune", "report") if len(halves["tune"]) <= len(halves["report"]) else ("report", "tune")
+        for k, i in enumerate(members):
+            halves[first if k % 2 == 0 else second].append(i)
+    return {k: tuple(sorted(v)) for k, v in halves.items()}
+
+
+def london_split(split: str) -> tuple[str, ...]:
+    """Face ids of one half ("tune": recipes may be tuned on it; "report": never tuned on, the
+    numbers we publish) or "all" of the London set."""
+    if split not in SPLITS:
+        raise InvalidRequest(f"Unknown split '{split}': use one of {', '.join(SPLITS)}.")
+    return tuple(london_ids()) if split == "all" else _halves()[split]

@@ -1,8 +1,14 @@
 """`python -m pipeline evaluate` on the repo's real photos: the report, its numbers and the judges."""
+from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from pipeline.__main__ import main
-from pipeline.evaluate import run
+from pipeline.datasets import london_groups, london_ids, london_split
+from pipeline.errors import MienError
+from pipeline.evaluate import READERS, run
+from tests.conftest import needs_shared
 
 DATA = Path(__file__).parent / "data" / "london"
 
@@ -15,15 +21,19 @@ def test_evaluate_edits_scores_and_writes_the_report(tmp_path):
     assert all(0 <= v <= 1 for v in s["hit_rate"].values())
     assert s["hit_rate"]["happy"] == 1.0  # two clear smiles on real photos
     assert s["psnr_bg_min"] > 45 and 0 <= s["identity_pass"] <= 1
-    assert "| happy | 2 |" in report and "Held-out judges" in report
+    assert "| happy | 2 |" in report and "Every reader" in report
     assert "n/a (no class)" in report  # the judge has no contempt class and says so
+    assert set(s["readers"]) == set(READERS) and "Split: **all**" in report
+    assert all(0 <= v <= 1 for r in ("face-api", "mini-xception", "PyEmotion") for v in
+               [s["readers"][r]["happy"], s["readers"][r]["surprised"]])
 
 
 def test_no_edit_mode_scores_the_real_photos(tmp_path):
     s = run(DATA, tmp_path, no_edit=True, judges=False)
     # Real neutral photos read neutral; the mild real smiles less reliably (as measured on all 68).
     assert s["hit_rate"]["neutral"] >= 0.8 and s["hit_rate"]["happy"] >= 0.4
-    assert "Held-out judges" not in (tmp_path / "report.md").read_text()
+    assert "PyEmotion" in (tmp_path / "report.md").read_text()
+    assert s["readers"]["PyEmotion"]["neutral"] != s["readers"]["PyEmotion"]["neutral"]  # nan: no judge ran
 
 
 def test_cli_evaluate(tmp_path, capsys):
@@ -31,3 +41,27 @@ def test_cli_evaluate(tmp_path, capsys):
                  "--targets", "sad", "--limit", "1", "--no-judges"]) == 0
     assert "| sad | 1 |" in capsys.readouterr().out
     assert "| sad | 1 |" in (tmp_path / "report.md").read_text()
+
+
+@needs_shared
+def test_split_is_fixed_disjoint_and_stratified():
+    tune, report = london_split("tune"), london_split("report")
+    assert not set(tune) & set(report) and sorted(tune + report) == london_ids() == list(london_split("all"))
+    assert abs(len(tune) - len(report)) <= 1 and len(london_ids()) == 68
+    g = london_groups()
+    ct, cr = Counter(g[i] for i in tune), Counter(g[i] for i in report)
+    for group in ("black", "east_asian", "west_asian", "white"):  # every group in both halves, evenly
+        assert ct[group] >= 3 and cr[group] >= 3 and abs(ct[group] - cr[group]) <= 1
+    assert ("001" in report, "005" in tune) == (True, True)  # the halves never change (fixed seed)
+    with pytest.raises(MienError):
+        london_split("train")
+
+
+@needs_shared
+def test_evaluate_keeps_only_the_requested_half(tmp_path):
+    s = run(DATA, tmp_path, targets="neutral", glob="*_happy.jpg", split="report", gate=False, judges=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "Split: **report**" in report and "2 photos" in report  # 001 and 025 of the five copies
+    assert set(s["readers"]["ensemble"]) == {"neutral"}
+    with pytest.raises(MienError):
+        run(DATA, tmp_path, glob="*_nothing.jpg", split="tune", judges=False)
