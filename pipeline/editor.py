@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import paste
-from .emotions import check_intensity, normalize_emotion, parse_aus
+from .emotions import INTENSITY_MAX, check_intensity, normalize_emotion, parse_aus
 from .engines import Engine, Rendered, RenderRequest, get_engine
 from .errors import InvalidRequest, NoFaceError
 from .registry import Backends
@@ -79,14 +79,17 @@ def _judge(img, out, face, r: Rendered, roi, emotion, use_id, backends: Backends
         out[y0:y1, x0:x1] = saved
 
 
-def _edit_face(img, out, face, index, request: RenderRequest, gate_mode, engine: Engine,
-               backends: Backends) -> FaceEdit:
-    """Render, judge and retry one face; paste the chosen attempt into `out`."""
+def _edit_face(img, out, face, index, request: RenderRequest, gate_mode, engine: Engine, backends: Backends,
+               auto_strength: bool = False, leave_rejected: bool = False) -> FaceEdit:
+    """Render and judge one face; paste the result into `out`. The requested intensity is what is
+    rendered; only `auto_strength` lets the engine's retries change it."""
     r = engine.render(img, out, face, request)
     roi = _composed(out, r)
     if not gate_mode:
         paste.paste(out, r.region, roi)
-        return _face_edit(face, index, r)
+        fe = _face_edit(face, index, r)
+        fe.requested_intensity = request.intensity
+        return fe
     from . import gate
 
     use_id = gate_mode != "emotion"
@@ -94,30 +97,69 @@ def _edit_face(img, out, face, index, request: RenderRequest, gate_mode, engine:
     with _timer(t, "gate"):
         gate.prepare(img, [face], identity=use_id, classifier=backends.get("classifier"),
                      embedder=backends.get("embedder") if use_id else None)
-    best = None
-    for attempt in range(1, gate.MAX_ATTEMPTS + 1):
+
+    def judge(rr: Rendered, rroi):
         with _timer(t, "gate"):
-            c = _judge(img, out, face, r, roi, request.emotion, use_id, backends)
-        if best is None or gate.better(c, best[2]):
-            best = (r, roi, c)
-        if c.accepted or r.request.intensity <= 0:
-            break
+            return _judge(img, out, face, rr, rroi, request.emotion, use_id, backends)
+
+    c = judge(r, roi)
+    best, attempt = (r, roi, c), 1
+    while auto_strength and not c.accepted and r.request.intensity > 0 and attempt < gate.MAX_ATTEMPTS:
         nxt = engine.next_request(r.request, c)
         if nxt is None:
             break
         r = engine.render(img, out, face, nxt)
         roi = _composed(out, r)
+        c = judge(r, roi)
+        attempt += 1
+        if gate.better(c, best[2]):
+            best = (r, roi, c)
     r, roi, c = best
-    paste.paste(out, r.region, roi)
+    passes_at = None
+    if not c.accepted and not auto_strength:
+        with _timer(t, "advice"):
+            passes_at = _passing_intensity(img, out, face, request, c, engine, judge)
     fe = _face_edit(face, index, r)
+    fe.requested_intensity = request.intensity
+    fe.reason, fe.advice = gate.explain(c, request.emotion, r.request.intensity, passes_at)
+    fe.strengthened = abs(r.request.intensity - request.intensity) > 1e-9
+    if fe.strengthened:
+        fe.advice = (f"Auto strength changed {gate.pct(request.intensity)} to {gate.pct(r.request.intensity)} "
+                     + ("so that it reads clearly." if c.accepted else "and it still did not read clearly."))
+    fe.left_unchanged = leave_rejected and not c.accepted
+    if not fe.left_unchanged:
+        paste.paste(out, r.region, roi)
     fe.probs_before = face.emotion_probs
     fe.probs_after = c.probs
     fe.identity = c.identity
+    fe.identity_threshold = c.identity_threshold
+    fe.contempt_score = c.contempt_score
     fe.verdict = "accepted" if c.accepted else "rejected"
-    fe.reason = c.reason
+    fe.detail = c.reason
     fe.attempts = attempt
     fe.timings_ms.update(t)
     return fe
+
+
+ADVICE_PROBES = 3  # extra renders, only for a rejected edit, to find an intensity that passes
+
+
+def _passing_intensity(img, out, face, request: RenderRequest, c, engine: Engine, judge) -> float | None:
+    """For the advice on a rejected edit: the nearest intensity (stronger when the emotion was
+    missed, gentler when identity was lost) that was measured to pass, or None."""
+    from . import gate
+
+    i = request.intensity
+    if gate.emotion_ok(c):
+        steps = [round(i * f, 2) for f in (0.75, 0.5, 0.25)]
+    else:
+        # Round to 5% steps: advice reads "try 65%", not "try 63%".
+        steps = [round(float(v) * 20) / 20 for v in np.linspace(i, INTENSITY_MAX, ADVICE_PROBES + 1)[1:]]
+    for v in dict.fromkeys(s for s in steps if s != round(i, 2) and s > 0):
+        r = engine.render(img, out, face, RenderRequest(request.emotion, v, request.aus, seed=request.seed))
+        if judge(r, _composed(out, r)).accepted:
+            return v
+    return None
 
 
 def detect(image, detector: str | None = None, landmarker: str | None = None) -> tuple[np.ndarray, list[Face]]:
@@ -137,7 +179,8 @@ def _detect(rgb: np.ndarray, backends: Backends) -> list[Face]:
 def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus=None,
          engine: str | None = None, detections: list[Face] | None = None, gate: bool | str = True,
          detector: str | None = None, landmarker: str | None = None, embedder: str | None = None,
-         classifier: str | None = None, seed: int | None = None) -> EditResult:
+         classifier: str | None = None, seed: int | None = None, auto_strength: bool = False,
+         leave_rejected: bool = False) -> EditResult:
     """Change the expression of the faces in `image`.
 
     image: path, bytes, PIL image or numpy array (RGB/gray, uint8). emotion: one of
@@ -149,6 +192,9 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
     the classifier only (fast, for live previews); False = ungated.
     detector, landmarker, embedder, classifier: backend names (`pipeline.registry`; None = the
     configured default). seed: makes engines with randomness reproducible.
+    auto_strength: let the gate retry at other intensities until the edit reads (off: the applied
+    intensity is always the requested one; a rejected edit comes back marked, with advice).
+    leave_rejected: faces the gate rejects are left as they were in the photo.
     Returns an `EditResult` with the image at the input's full resolution.
     """
     timings: dict[str, float] = {}
@@ -175,7 +221,7 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
     edits = []
     request = RenderRequest(emotion, intensity, aus, seed=seed)
     for i in chosen:
-        fe = _edit_face(rgb, out, detections[i], i, request, gate, eng, backends)
+        fe = _edit_face(rgb, out, detections[i], i, request, gate, eng, backends, auto_strength, leave_rejected)
         for k, v in fe.timings_ms.items():
             timings[k] = timings.get(k, 0.0) + v
         edits.append(fe)

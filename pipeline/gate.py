@@ -6,9 +6,11 @@ An edit of one face is accepted when
    optical flow must show one lip corner rising and the other not (a unilateral AU12);
 2. the identity embedding of the edited face is within the embedder's threshold of the input's;
 3. the image is sane: same size, region inside the image.
-Otherwise `edit()` retries within a small budget (stronger for a missed emotion, with the AU mix
-moved away from the emotion the classifier saw instead; gentler for a lost identity) and returns
-the best attempt marked "rejected" with the reason.
+The gate respects what the user asked for: the edit is judged at the requested intensity, and a
+rejected one comes back marked, with the reason and advice in plain words (`explain`: the advice
+names an intensity that was measured to pass, when one does). Only with `auto_strength=True` does
+`edit()` retry within a small budget (stronger for a missed emotion, with the AU mix moved away
+from the emotion the classifier saw instead; gentler for a lost identity), and it says so.
 
 Thresholds live in weights/gate_calibration.json, written by `scripts/calibrate_gate.py` from real
 neutral London photos: for each emotion, the target's probability must clear what the classifier
@@ -51,6 +53,9 @@ class Check:
     target_score: float  # p(target), or the contempt asymmetry in IOD
     identity: float | None
     identity_ok: bool
+    identity_threshold: float | None = None
+    emotion_ok: bool | None = None  # the emotion part alone (None: same as `accepted`)
+    contempt_score: float | None = None
 
 
 def prepare(rgb: np.ndarray, faces: list[Face], identity: bool = True, classifier=None, embedder=None) -> None:
@@ -110,7 +115,8 @@ def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identi
             why = f"classifier saw '{seen}' {probs[seen]:.2f}; '{target}' {score:.2f} < {need:.2f} needed"
         else:
             why = f"classifier saw '{seen}' {probs[seen]:.2f}, far above '{target}' {score:.2f}"
-    c = Check(ok_emotion, "accepted" if ok_emotion else why, probs, float(score), None, True)
+    c = Check(ok_emotion, "accepted" if ok_emotion else why, probs, float(score), None, True,
+              emotion_ok=ok_emotion, contempt_score=float(score) if target == "contempt" else None)
     if identity:
         c = with_identity(c, after, face, embedder)
     return c
@@ -130,7 +136,8 @@ def with_identity(c: Check, after: np.ndarray, face: Face, embedder=None) -> Che
     if not ok_id:
         why_id = f"identity similarity {sim:.3f} < {emb.threshold:.3f}: the face may no longer look like the same person"
         reason = why_id if c.accepted else f"{c.reason}; {why_id}"
-    return Check(c.accepted and ok_id, reason, c.probs, c.target_score, sim, ok_id)
+    return Check(c.accepted and ok_id, reason, c.probs, c.target_score, sim, ok_id, emb.threshold,
+                 emotion_ok(c), c.contempt_score)
 
 
 def next_intensity(intensity: float, last: Check, max_intensity: float) -> float | None:
@@ -139,6 +146,45 @@ def next_intensity(intensity: float, last: Check, max_intensity: float) -> float
         return round(intensity * 0.75, 4)
     stronger = min(round(intensity * 1.25 + 0.1, 4), max_intensity)
     return stronger if stronger > intensity + 1e-6 else None
+
+
+# How the emotions are named in plain sentences ("the smile is not clear enough").
+NOUNS = {"neutral": "neutral face", "happy": "smile", "sad": "sadness", "angry": "anger", "fearful": "fear",
+         "disgusted": "disgust", "surprised": "surprise", "contempt": "one-sided smirk"}
+
+
+def pct(x: float) -> str:
+    return f"{round(x * 100):d}%"
+
+
+def emotion_ok(c: Check) -> bool:
+    """Did the emotion part of the check pass (whatever identity said)?"""
+    return c.accepted if c.emotion_ok is None else c.emotion_ok
+
+
+def explain(c: Check, target: str, intensity: float, passes_at: float | None = None) -> tuple[str, str | None]:
+    """(reason, advice) in plain words for a check at `intensity`. `passes_at`: an intensity that
+    was measured to pass (stronger for a missed emotion, gentler for a lost identity), if any."""
+    noun = NOUNS[target]
+    if c.accepted:
+        return "accepted", None
+    if not emotion_ok(c):
+        seen = max(c.probs, key=c.probs.get) if c.probs else None
+        if target == "contempt" or seen in (None, target) or c.probs.get(target, 0) < thresholds().get(target, 1):
+            reason = f"The {noun} is not clear enough at {pct(intensity)}."
+            if seen not in (None, target, "neutral") and target != "contempt":
+                reason = f"The {noun} is not clear enough at {pct(intensity)}: it reads more as {NOUNS[seen]}."
+        else:
+            reason = f"At {pct(intensity)} the face reads more as {NOUNS[seen]} than {noun}."
+        if passes_at is not None:
+            advice = f"Try {pct(passes_at)} or more."
+        else:
+            advice = ("It did not read clearly on this face even at the strongest setting: try adding "
+                      "action units, or leave this face unchanged.")
+        return reason, advice
+    reason = f"At {pct(intensity)} the face may no longer look like the same person."
+    advice = f"Try {pct(passes_at)} or less." if passes_at is not None else "Try a lower intensity."
+    return reason, advice
 
 
 def better(a: Check, b: Check) -> bool:

@@ -45,9 +45,16 @@ class FaceEdit:
     probs_after: dict[str, float] | None = None
     identity: float | None = None
     verdict: str | None = None  # "accepted" | "rejected" | None
-    reason: str | None = None
+    reason: str | None = None  # plain words ("The smile is not clear enough at 30%.")
     attempts: int = 1
     engine: str = "geometric"  # which engine rendered this face
+    requested_intensity: float | None = None  # what the user asked for (= intensity unless strengthened)
+    advice: str | None = None  # what to try instead, in plain words, when rejected or strengthened
+    detail: str | None = None  # the gate's technical reason (scores and thresholds)
+    identity_threshold: float | None = None  # the embedder's same-person threshold for `identity`
+    contempt_score: float | None = None  # one-sided corner raise (IOD), the contempt check
+    strengthened: bool = False  # auto_strength changed the intensity to pass the gate
+    left_unchanged: bool = False  # rejected and, as asked, not pasted: the face is as it was
 
 
 @dataclass
@@ -82,6 +89,13 @@ class EditResult:
                     "reason": f.reason,
                     "attempts": f.attempts,
                     "engine": f.engine,
+                    "requested_intensity": f.requested_intensity,
+                    "advice": f.advice,
+                    "detail": f.detail,
+                    "identity_threshold": f.identity_threshold,
+                    "contempt_score": f.contempt_score,
+                    "strengthened": f.strengthened,
+                    "left_unchanged": f.left_unchanged,
                     "timings_ms": {k: round(v, 2) for k, v in f.timings_ms.items()},
                 }
                 for f in self.faces

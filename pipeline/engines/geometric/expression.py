@@ -374,14 +374,32 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             lips = g.near_mouth * _bump(g.p, np.array([g.mouth_cx, c[[13, 14], 1].mean()]), g.half_w * 1.2, 0.2)
             d[:, 1] -= 0.65 * extra * g.below * g.near_mouth
             d[:, 1] += 0.35 * extra * (1 - g.below) * lips
+    d_recipe = displacement(g, RECIPES[emotion])
+    d_aus = displacement(g, aus or {})
+
+    def at(t: float) -> np.ndarray:
         # Relaxing scales with intensity up to 0.5, then stays full: a half-strength edit still
         # starts from rest, and intensity 0 is the identity.
-        d *= min(1.0, intensity / 0.5)
-    d += displacement(g, weights)
-    # Never fold the face: strong or stacked AUs are scaled back until no mesh triangle collapses.
-    k = fold_free_scale(c, d)
-    if k < 1:
-        d *= k
+        return d * min(1.0, t / 0.5) + t * d_recipe + d_aus
+
+    # Never fold the face. A request beyond what the face takes without a mesh triangle collapsing
+    # gets the strongest fold-free intensity, found on a grid that does not depend on the request,
+    # so stronger requests never give a weaker face (the result is flat past the limit).
+    d_full = at(intensity)
+    if _area_ratio(c, d_full, _skin_triangles()).min() >= MIN_AREA_RATIO:
+        d = d_full
+    elif _area_ratio(c, at(0.0), _skin_triangles()).min() >= MIN_AREA_RATIO:
+        lo, hi = 0.0, INTENSITY_MAX
+        for _ in range(14):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if _area_ratio(c, at(mid), _skin_triangles()).min() >= MIN_AREA_RATIO else (lo, mid)
+        d = at(min(lo, intensity))
+        weights = {k: v * lo for k, v in RECIPES[emotion].items()}
+        for k, v in (aus or {}).items():
+            weights[k] = weights.get(k, 0.0) + v
+    else:  # the user's own AUs fold the face: scale everything back
+        k = fold_free_scale(c, d_full)
+        d = d_full * k
         weights = {a: v * k for a, v in weights.items()}
     target = landmarks.astype(np.float64) + pose.displacement_to_image(d)
     c2 = c + d
