@@ -1,4 +1,5 @@
-"""Command line: `python -m pipeline edit|sheet ...`. Errors print one line and exit non-zero."""
+"""Command line: `mien edit|sheet|evaluate ...` (also `python -m pipeline ...`). Errors print one
+line and exit non-zero."""
 from __future__ import annotations
 
 import argparse
@@ -15,7 +16,10 @@ def _cmd_edit(a) -> int:
     from .imageio import load_image, save_image
 
     loaded = load_image(a.input)
-    result = edit(loaded.rgb, a.emotion, a.intensity, faces=a.faces, aus=a.aus)
+    gate = {"on": True, "off": False, "emotion": "emotion"}[a.gate]
+    result = edit(loaded.rgb, a.emotion, a.intensity, faces=a.faces, aus=a.aus, engine=a.engine, gate=gate,
+                  detector=a.detector, embedder=a.embedder, classifier=a.classifier, seed=a.seed,
+                  auto_strength=a.auto_strength, leave_rejected=a.leave_rejected)
     save_image(a.out, result.image, loaded,
                provenance={"emotion": a.emotion, "intensity": a.intensity, **({"aus": a.aus} if a.aus else {})})
     if a.json:
@@ -24,6 +28,12 @@ def _cmd_edit(a) -> int:
         n = len(result.faces)
         print(f"{a.out}: {a.emotion} at {a.intensity:g} on {n} of {result.faces_detected} face(s) "
               f"in {result.timings_ms.get('total', 0):.0f} ms")
+        for f in result.faces:
+            if f.verdict == "rejected":
+                kept = " (left unchanged)" if f.left_unchanged else ""
+                print(f"  face {f.index}: rejected{kept}: {f.reason} {f.advice or ''}".rstrip())
+            elif f.strengthened:
+                print(f"  face {f.index}: {f.advice}")
     return 0
 
 
@@ -47,8 +57,19 @@ def _cmd_evaluate(a) -> int:
     return 0
 
 
+def _backend_args(p: argparse.ArgumentParser) -> None:
+    """--engine and the backend choices (default: the environment's, see pipeline.config)."""
+    from .engines import ENGINES
+    from .registry import BACKENDS
+
+    p.add_argument("--engine", default=None, choices=list(ENGINES), help="renderer (default geometric)")
+    for kind in ("detector", "embedder", "classifier"):
+        p.add_argument(f"--{kind}", default=None, choices=list(BACKENDS[kind]),
+                       help=f"{kind} backend (default: MIEN_{kind.upper()} or the built-in one)")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipeline", description="Mien: change facial expressions in photos.")
+    p = argparse.ArgumentParser(prog="mien", description="Mien: change facial expressions in photos.")
     sub = p.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("edit", help="edit one photo")
     e.add_argument("input")
@@ -59,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--faces", default="all", help="'all' or indices numbered left to right, e.g. 0,2")
     e.add_argument("--aus", default=None, help="extra action units, e.g. AU12=0.5,AU6=0.3")
     e.add_argument("--json", action="store_true", help="print a JSON summary")
+    e.add_argument("--gate", choices=["on", "off", "emotion"], default="on",
+                   help="check the edit (emotion + identity), the emotion only, or not at all")
+    e.add_argument("--auto-strength", action="store_true",
+                   help="let the gate change the intensity until the edit reads (it says so)")
+    e.add_argument("--leave-rejected", action="store_true", help="leave faces the gate rejects unchanged")
+    e.add_argument("--seed", type=int, default=None, help="for engines with randomness (diffusion)")
+    _backend_args(e)
     e.set_defaults(func=_cmd_edit)
     s = sub.add_parser("sheet", help="before/after sheet of all emotions on a few photos")
     s.add_argument("images", nargs="*", help="photos (default: the test photos and t1.jpg)")

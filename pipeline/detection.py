@@ -29,12 +29,9 @@ class Landmarker(Protocol):
 
 
 def _interpreter(name: str):
-    # Imported here so `import pipeline` stays cheap.
-    from ai_edge_litert.interpreter import Interpreter
+    from .litert import interpreter
 
-    it = Interpreter(model_path=str(WEIGHTS / name), num_threads=2)
-    it.allocate_tensors()
-    return it
+    return interpreter(WEIGHTS / name, num_threads=2)
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float) -> list[np.ndarray]:

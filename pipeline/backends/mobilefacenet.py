@@ -84,14 +84,12 @@ class MobileFaceNet:
         path = Path(path) if path is not None else WEIGHTS / MODEL_FILE
         if not path.is_file():
             raise IdentityModelUnavailable(f"MobileFaceNet model file not found: {path} (see weights/README.md)")
+        from ..litert import interpreter
+
         try:
-            # Imported here so importing this module stays cheap.
-            from ai_edge_litert.interpreter import Interpreter
+            self._it = interpreter(path, num_threads)
         except ImportError:
             raise IdentityModelUnavailable("MobileFaceNet needs LiteRT: pip install ai-edge-litert") from None
-        try:
-            self._it = Interpreter(model_path=str(path), num_threads=num_threads)
-            self._it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise IdentityModelUnavailable(f"cannot load MobileFaceNet from {path}: {e}") from None
         inp, out = self._it.get_input_details()[0], self._it.get_output_details()[0]
