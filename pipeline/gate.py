@@ -60,7 +60,8 @@ class Check:
 
 def prepare(rgb: np.ndarray, faces: list[Face], identity: bool = True, classifier=None, embedder=None) -> None:
     """Score the input faces once (cached on each Face, tagged with the model): emotion
-    probabilities and, when `identity`, the embedding."""
+    probabilities and, when `identity`, the embedding. (A single face's embedding can wait: the
+    first `check` embeds source and edit in one batch.)"""
     from .classify import default_classifier
     from .identity import default_embedder
 
@@ -73,7 +74,7 @@ def prepare(rgb: np.ndarray, faces: list[Face], identity: bool = True, classifie
         embedder = embedder or default_embedder()
         tag = getattr(embedder, "backend_name", None)
         todo = [f for f in faces if f.embedding is None or f.embedding_by != tag]
-        if todo:
+        if len(todo) > 1 or (todo and not hasattr(embedder, "embed_many")):
             for f, e in zip(todo, embedder.embed(rgb, todo)):
                 f.embedding, f.embedding_by = e, tag
 
@@ -118,19 +119,25 @@ def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identi
     c = Check(ok_emotion, "accepted" if ok_emotion else why, probs, float(score), None, True,
               emotion_ok=ok_emotion, contempt_score=float(score) if target == "contempt" else None)
     if identity:
-        c = with_identity(c, after, face, embedder)
+        c = with_identity(c, after, face, embedder, before)
     return c
 
 
-def with_identity(c: Check, after: np.ndarray, face: Face, embedder=None) -> Check:
-    """`c` with the identity check added (a no-op when the input face has no embedding from this
-    embedder)."""
-    from .identity import default_embedder, similarity
+def with_identity(c: Check, after: np.ndarray, face: Face, embedder=None, before: np.ndarray | None = None) -> Check:
+    """`c` with the identity check added. The input face's embedding comes from its cache, or is
+    made here from `before` in the same batch as the edit's; with neither, identity is not checked."""
+    from .identity import default_embedder, embed_many, similarity
 
     emb = embedder or default_embedder()
-    if face.embedding is None or face.embedding_by != getattr(emb, "backend_name", None):
+    tag = getattr(emb, "backend_name", None)
+    if face.embedding is not None and face.embedding_by == tag:
+        edited = emb.embed(after, [face])[0]
+    elif before is not None:
+        src, edited = embed_many(emb, [(before, face), (after, face)])
+        face.embedding, face.embedding_by = src, tag
+    else:
         return c
-    sim = similarity(face.embedding, emb.embed(after, [face])[0])
+    sim = similarity(face.embedding, edited)
     ok_id = sim >= emb.threshold
     reason = c.reason
     if not ok_id:

@@ -30,6 +30,14 @@ class Embedder(Protocol):
         ...
 
 
+def embed_many(embedder: Embedder, items: list[tuple[np.ndarray, Face]]) -> np.ndarray:
+    """Embeddings of faces from several images: in one batch where the backend offers
+    `embed_many` (MobileFaceNet), else one image at a time."""
+    if hasattr(embedder, "embed_many"):
+        return embedder.embed_many(items)
+    return np.concatenate([embedder.embed(rgb, [f]) for rgb, f in items]) if items else np.zeros((0, embedder.dim))
+
+
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two embeddings (normalised here too, so raw vectors work)."""
     a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()

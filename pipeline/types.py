@@ -17,6 +17,7 @@ class Face:
     landmarks: np.ndarray | None = None  # (468, 3)
     embedding: np.ndarray | None = None  # identity embedding of the input face (filled by the gate)
     emotion_probs: dict[str, float] | None = None  # classifier's view of the input face (gate)
+    keypoints5: np.ndarray | None = None  # (5, 2) eyes, nose, mouth corners, when the detector gives them (SCRFD)
     # Which backend made each cache (`registry` names): a cache is reused only by the same model.
     embedding_by: str | None = None
     emotion_probs_by: str | None = None

@@ -40,3 +40,16 @@ def test_a_rejected_face_is_explained_on_the_command_line(tmp_path):
 def test_unknown_backend_is_refused_by_the_parser(tmp_path):
     r = mien("edit", str(london("001")), "--detector", "nope", "--out", "z.png", cwd=tmp_path)
     assert r.returncode == 2 and "invalid choice: 'nope'" in r.stderr
+
+
+def test_mien_edit_with_the_insightface_detector(tmp_path):
+    from pipeline.config import settings
+
+    if not (settings().weights / "insightface" / "scrfd.onnx").is_file():
+        if os.environ.get("CI"):
+            pytest.fail("weights/insightface/scrfd.onnx missing: `make models` should have fetched it")
+        pytest.skip("SCRFD model not fetched (make models)")
+    r = mien("edit", str(london("001")), "--emotion", "surprised", "--detector", "insightface", "--out", "y.png",
+             "--json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert '"faces_detected": 1' in r.stdout and (tmp_path / "y.png").is_file()

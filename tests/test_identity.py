@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline import registry
 from pipeline.identity import IDENTITY_THRESHOLD, DlibResNet, default_embedder, similarity
 
 LONDON = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces" / "london"
@@ -26,10 +27,15 @@ def _photo(person: str, kind: str):
     return rgb, faces[0]
 
 
+def dlib():
+    """These tests are about the dlib backend (the gate's default is MobileFaceNet)."""
+    return registry.get("embedder", "dlib")
+
+
 @pytest.fixture(scope="module")
 def embeddings():
     """(neutral, happy) arrays of shape (len(PEOPLE), 128)."""
-    emb = default_embedder()
+    emb = dlib()
 
     def one(person, kind):
         rgb, face = _photo(person, kind)
@@ -42,7 +48,7 @@ def test_embeddings_are_unit_rows(embeddings):
     neutral, _ = embeddings
     assert neutral.shape == (len(PEOPLE), 128) and neutral.dtype == np.float32
     assert np.allclose(np.linalg.norm(neutral, axis=1), 1, atol=1e-5)
-    assert default_embedder().embed(np.zeros((10, 10, 3), np.uint8), []).shape == (0, 128)
+    assert dlib().embed(np.zeros((10, 10, 3), np.uint8), []).shape == (0, 128)
 
 
 def test_same_person_across_expressions_passes(embeddings):
@@ -67,7 +73,7 @@ def test_different_people_fail(embeddings):
 
 def test_batch_equals_single_and_similarity_is_cosine():
     rgb, face = _photo(PEOPLE[0], "neutral")
-    emb = default_embedder()
+    emb = dlib()
     both = emb.embed(rgb, [face, face])
     assert np.allclose(both[0], emb.embed(rgb, [face])[0], atol=1e-6)
     assert similarity(both[0], both[1]) == pytest.approx(1.0, abs=1e-6)
@@ -82,6 +88,9 @@ def test_missing_dlib_is_a_clear_mien_error(monkeypatch):
         DlibResNet()
 
 
-def test_backend_is_the_shared_instance():
-    assert isinstance(default_embedder(), DlibResNet)
+def test_backend_is_the_shared_instance_and_dlib_stays_selectable():
+    from pipeline.backends.mobilefacenet import MobileFaceNet
+
+    assert isinstance(default_embedder(), MobileFaceNet)  # the gate's default (faster, separates better)
     assert default_embedder() is default_embedder()
+    assert isinstance(dlib(), DlibResNet) and dlib() is registry.get("embedder", "dlib")

@@ -117,6 +117,11 @@ class MobileFaceNet:
         return _normalise(out[:n])
 
     def embed(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
-        if not faces:
+        return self.embed_many([(rgb, f) for f in faces])
+
+    def embed_many(self, items: list[tuple[np.ndarray, Face]]) -> np.ndarray:
+        """Faces from several images in one batch: the gate embeds a source and its edit together,
+        for the price of one pass (the model always runs two at a time)."""
+        if not items:
             return np.zeros((0, self.dim), np.float32)
-        return self.embed_chips(np.stack([align(rgb, f) for f in faces]))
+        return self.embed_chips(np.stack([align(rgb, f) for rgb, f in items]))
