@@ -17,6 +17,10 @@ def _cmd_edit(a) -> int:
 
     loaded = load_image(a.input)
     gate = {"on": True, "off": False, "emotion": "emotion"}[a.gate]
+    if a.diffusion_model or a.adapter:
+        from .engines.diffusion import configure
+
+        configure(model=a.diffusion_model, adapter=a.adapter)
     result = edit(loaded.rgb, a.emotion, a.intensity, faces=a.faces, aus=a.aus, engine=a.engine, gate=gate,
                   detector=a.detector, embedder=a.embedder, classifier=a.classifier, seed=a.seed,
                   auto_strength=a.auto_strength, leave_rejected=a.leave_rejected)
@@ -86,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let the gate change the intensity until the edit reads (it says so)")
     e.add_argument("--leave-rejected", action="store_true", help="leave faces the gate rejects unchanged")
     e.add_argument("--seed", type=int, default=None, help="for engines with randomness (diffusion)")
+    e.add_argument("--diffusion-model", default=None, help="diffusion engine: hub id or folder (MIEN_DIFFUSION_MODEL)")
+    e.add_argument("--adapter", default=None, help="diffusion engine: emotion adapter folder (MIEN_DIFFUSION_ADAPTER)")
     _backend_args(e)
     e.set_defaults(func=_cmd_edit)
     s = sub.add_parser("sheet", help="before/after sheet of all emotions on a few photos")
@@ -108,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--split", choices=["tune", "report", "all"], default="all",
                    help="London people: the tune half, the held-out report half, or all photos")
     v.set_defaults(func=_cmd_evaluate)
+    from .engines.diffusion.train import add_arguments  # no torch until it runs
+
+    add_arguments(sub.add_parser("train", help="fine-tune the diffusion engine's emotion adapter (LoRA)"))
     return p
 
 

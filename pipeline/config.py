@@ -8,6 +8,7 @@ them (the app and the CLI also pass choices per call, which win over both):
 | MIEN_WEIGHTS | folder of model files | <repo>/weights |
 | MIEN_FACES | the licensed London/lisa photos | <repo>/../shared/data/faces |
 | MIEN_ENGINE | renderer: geometric, diffusion | geometric |
+| MIEN_DIFFUSION_MODEL, MIEN_DIFFUSION_ADAPTER | the diffusion engine's base model and emotion adapter (hub id or folder) | unset |
 | MIEN_DETECTOR | face detector: blazeface, insightface | blazeface |
 | MIEN_EMBEDDER | identity model for the gate | see `registry` |
 | MIEN_CLASSIFIER | emotion classifier for the gate: ensemble, face-api, mini-xception | ensemble |
@@ -34,6 +35,8 @@ class Settings:
     weights: Path = field(default_factory=lambda: Path(_env("MIEN_WEIGHTS", str(REPO / "weights"))))
     faces: Path = field(default_factory=lambda: Path(_env("MIEN_FACES", str(REPO.parent / "shared" / "data" / "faces"))))
     engine: str = field(default_factory=lambda: _env("MIEN_ENGINE", "geometric"))
+    diffusion_model: str | None = field(default_factory=lambda: _env("MIEN_DIFFUSION_MODEL", None))
+    diffusion_adapter: str | None = field(default_factory=lambda: _env("MIEN_DIFFUSION_ADAPTER", None))
     detector: str = field(default_factory=lambda: _env("MIEN_DETECTOR", "blazeface"))
     landmarker: str = field(default_factory=lambda: _env("MIEN_LANDMARKER", "facemesh"))
     embedder: str | None = field(default_factory=lambda: _env("MIEN_EMBEDDER", None))
