@@ -379,15 +379,31 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
         # (whose cheek bulge differs from face to face), and the fold check then scaled the whole
         # relaxation back (London smiles to neutral kept a third of the smile); the silhouette
         # barely shows an expression, so it is left where it is.
-        d -= displacement(g, removed) * (1 - _ramp(np.abs(g.p[:, 0]), 0.7, 0.95))[:, None]
+        keep_edge = (1 - _ramp(np.abs(g.p[:, 0]), 0.7, 0.95))[:, None]
+        d -= displacement(g, removed) * keep_edge
         # Close lips that are apart (teeth showing) until they meet; recipes reopen them. The lower
         # lip and jaw do most of the closing, the upper lip a third.
         extra = lip_gap(c) - CLOSED_GAP
         if extra > 0.035:
             removed["AU25"] = round(extra, 4)
             lips = g.near_mouth * _bump(g.p, np.array([g.mouth_cx, c[[13, 14], 1].mean()]), g.half_w * 1.2, 0.2)
-            d[:, 1] -= 0.65 * extra * g.below * g.near_mouth
-            d[:, 1] += 0.35 * extra * (1 - g.below) * lips
+            # The opening is a crescent, so the closing is too: none at the corners, where a lower-lip
+            # point moving up past its cheek neighbours flipped triangles (and the fold check then
+            # left a wide smile's mouth half open).
+            crescent = (1 - ((g.p[:, 0] - g.mouth_cx) / (g.half_w * 1.1)) ** 2).clip(0)
+            d[:, 1] -= 0.65 * extra * g.below * g.near_mouth * crescent
+            d[:, 1] += 0.35 * extra * (1 - g.below) * lips * crescent
+        if "AU12" in removed:
+            # The smile was read with the lips apart, and closing them moves the lips' centre that
+            # the corners are measured from: one correction step lands the corners where planned
+            # instead of over- or undershooting (wide smiles ended up turned down). The plan is the
+            # low end of real neutral faces (5th percentile), as the smile's own skin folds stay in
+            # the photo (tune half, smiles -> neutral, ensemble: median 59%, 5th percentile 65%).
+            rest = model().neutral_range["corner_lift"][0]
+            more = (measures_canonical(c + d)["corner_lift"] - rest) / _unit_response()["AU12"]
+            more = float(np.clip(more, -removed["AU12"], 2 * INTENSITY_MAX - removed["AU12"]))
+            d -= displacement(g, {"AU12": more}) * keep_edge
+            removed["AU12"] = round(removed["AU12"] + more, 4)
     d_recipe = displacement(g, RECIPES[emotion])
     d_aus = displacement(g, aus or {})
 

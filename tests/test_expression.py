@@ -1,0 +1,66 @@
+"""The recipes move real London faces the way FACS describes each emotion (landmark measures in IOD
+units, from `expression.measures`), and "neutral" undoes real smiles."""
+import pytest
+
+from pipeline.editor import detect
+from pipeline.engines.geometric import expression as ex
+from tests.conftest import PEOPLE, london
+
+
+@pytest.fixture(scope="module")
+def landmarks():
+    """Mesh landmarks of the five test people, neutral and smiling photos."""
+    return {(i, k): detect(london(i, k))[1][0].landmarks for i in PEOPLE for k in ("neutral", "happy")}
+
+
+def _change(lm, emotion):
+    """Measures before and after the recipe at intensity 1."""
+    return ex.measures(lm), ex.measures(ex.plan(lm, emotion, 1.0).target)
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_anger_lowers_and_draws_the_brows_together_glares_and_presses_the_lips(landmarks, person):
+    b, a = _change(landmarks[person, "neutral"], "angry")
+    assert a["inner_brow_height"] < b["inner_brow_height"] - 0.04  # AU4: down ...
+    assert a["brow_gap"] < b["brow_gap"] - 0.03  # ... and together
+    assert a["lip_gap"] < max(b["lip_gap"], 0.0) + 0.015  # AU23/24: the lips stay pressed, no opening
+    assert a["corner_lift"] < b["corner_lift"]
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_fear_raises_the_inner_brows_while_drawing_them_together_with_a_slight_stretched_opening(landmarks, person):
+    b, a = _change(landmarks[person, "neutral"], "fearful")
+    assert a["inner_brow_height"] > b["inner_brow_height"] + 0.05  # AU1 wins over AU4's pull down
+    assert a["brow_gap"] < b["brow_gap"] - 0.015  # AU4: drawn together as they rise
+    assert a["eye_open"] > b["eye_open"] + 0.02  # AU5
+    assert a["mouth_width"] > b["mouth_width"] + 0.08  # AU20: stretched sideways
+    assert 0.03 < a["lip_gap"] < 0.13 and a["chin_drop"] < b["chin_drop"] + 0.03  # parted, no jaw drop (no grin)
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_surprise_raises_the_brows_widens_the_eyes_and_drops_the_jaw_into_an_oval(landmarks, person):
+    b, a = _change(landmarks[person, "neutral"], "surprised")
+    assert a["inner_brow_height"] > b["inner_brow_height"] + 0.08 and a["outer_brow_height"] > b["outer_brow_height"] + 0.06
+    assert a["eye_open"] > b["eye_open"] + 0.02
+    assert a["chin_drop"] > b["chin_drop"] + 0.2 and a["lip_gap"] > 0.2  # AU26: the jaw drops
+    assert a["mouth_width"] < b["mouth_width"]  # the corners come in: an oval, not fear's stretch
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_sad_raises_the_inner_brows_and_turns_the_corners_down(landmarks, person):
+    b, a = _change(landmarks[person, "neutral"], "sad")
+    assert a["inner_brow_height"] - b["inner_brow_height"] > a["outer_brow_height"] - b["outer_brow_height"] + 0.05
+    assert a["corner_lift"] < b["corner_lift"] - 0.1
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_neutral_from_a_real_smile_closes_the_lips_and_takes_the_smile_away(landmarks, person):
+    lm = landmarks[person, "happy"]
+    b, a = _change(lm, "neutral")
+    lo, mid, hi = ex.model().neutral_range["corner_lift"]
+    if b["corner_lift"] > hi:  # a real smile: corners down into the range of real neutral faces, not sad
+        assert lo - 0.01 <= a["corner_lift"] <= mid
+    else:  # a smile too faint to read (005) is left as it is
+        assert abs(a["corner_lift"] - b["corner_lift"]) < 0.005
+    if b["lip_gap"] > 0.035:  # teeth showing: the lips (nearly) meet, also for the widest smile
+        assert a["lip_gap"] < 0.05 and a["lip_gap"] < 0.2 * b["lip_gap"]
