@@ -180,7 +180,7 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
          engine: str | None = None, detections: list[Face] | None = None, gate: bool | str = True,
          detector: str | None = None, landmarker: str | None = None, embedder: str | None = None,
          classifier: str | None = None, seed: int | None = None, auto_strength: bool = False,
-         leave_rejected: bool = False) -> EditResult:
+         leave_rejected: bool = False, reference=None, strength: float = 1.0) -> EditResult:
     """Change the expression of the faces in `image`.
 
     image: path, bytes, PIL image or numpy array (RGB/gray, uint8). emotion: one of
@@ -195,8 +195,14 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
     auto_strength: let the gate retry at other intensities until the edit reads (off: the applied
     intensity is always the requested one; a rejected edit comes back marked, with advice).
     leave_rejected: faces the gate rejects are left as they were in the photo.
+    reference: a photo whose (largest) face's expression is copied at `strength` 0..1.5
+    (`pipeline.transfer`: emotion, intensity and gate are then set from it).
     Returns an `EditResult` with the image at the input's full resolution.
     """
+    if reference is not None:
+        from .transfer import reference_request
+
+        emotion, intensity, aus, gate = reference_request(reference, strength, aus, classifier)
     timings: dict[str, float] = {}
     emotion = normalize_emotion(emotion)
     intensity = check_intensity(intensity)
