@@ -7,7 +7,6 @@ import pytest
 
 from pipeline import InvalidRequest, edit, registry
 from pipeline.engines import ENGINES, Rendered, RenderRequest, get_engine
-from pipeline.paste import compose
 from pipeline.types import Face
 
 H, W = 64, 80
@@ -144,17 +143,6 @@ def test_the_render_request_keeps_the_users_aus_and_adds_a_retrys_adjustment():
     assert r.action_units() == {"AU6": 0.2}
     n = r.next(adjust={"AU6": 0.1, "AU12": 0.3})
     assert n.attempt == 2 and n.action_units() == pytest.approx({"AU6": 0.3, "AU12": 0.3})
-
-
-def test_compose_copies_exactly_with_a_bool_mask_and_blends_with_an_alpha():
-    base = np.full((4, 4, 3), 10, np.uint8)
-    new = np.full((4, 4, 3), 210, np.uint8)
-    m = np.zeros((4, 4), bool)
-    m[1, 1] = True
-    out = compose(base, new, m)
-    assert out[1, 1, 0] == 210 and (out[~m] == 10).all() and base[1, 1, 0] == 10
-    a = np.full((4, 4), 0.5, np.float32)
-    assert (compose(base, new, a) == 110).all()
 
 
 def test_the_geometric_engine_is_the_default():
