@@ -148,9 +148,12 @@ class DiffusionEngine:
                                    strength=self.strength, guidance=self.guidance)
         refined = cv2.resize(out, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_CUBIC)
         r.timings_ms["diffusion"] = (time.perf_counter() - t) * 1000
-        # Inside the oval the refined face, fading into the geometric result; alpha covers both.
+        # Wanted: the refined face fading (by face_a) into the geometric result. Where the geometric
+        # engine moved pixels (alpha 1) the pixels are that blend; elsewhere the paste's own alpha
+        # does the fading, so the pixels are the refined face itself (blending twice would square it).
         a = face_a[..., None]
-        geometry[cs] = np.clip(geometry[cs] * (1 - a) + refined * a + 0.5, 0, 255).astype(np.uint8)
+        blend = np.clip(geometry[cs] * (1 - a) + refined * a + 0.5, 0, 255).astype(np.uint8)
+        geometry[cs] = np.where(alpha[cs][..., None] > 0, blend, refined)
         alpha[cs] = np.maximum(alpha[cs], face_a)
         r.region, r.pixels, r.mask = region, geometry, alpha
         return r
