@@ -23,7 +23,10 @@ def _cmd_edit(a) -> int:
         configure(model=a.diffusion_model, adapter=a.adapter)
     result = edit(loaded.rgb, a.emotion, a.intensity, faces=a.faces, aus=a.aus, engine=a.engine, gate=gate,
                   detector=a.detector, embedder=a.embedder, classifier=a.classifier, seed=a.seed,
-                  auto_strength=a.auto_strength, leave_rejected=a.leave_rejected)
+                  auto_strength=a.auto_strength, leave_rejected=a.leave_rejected, reference=a.reference,
+                  strength=a.strength)
+    if a.reference:  # the printout and provenance name what was copied
+        a.emotion, a.intensity = f"the expression of {a.reference}", a.strength
     save_image(a.out, result.image, loaded,
                provenance={"emotion": a.emotion, "intensity": a.intensity, **({"aus": a.aus} if a.aus else {})})
     if a.json:
@@ -72,6 +75,71 @@ def _backend_args(p: argparse.ArgumentParser) -> None:
                        help=f"{kind} backend (default: MIEN_{kind.upper()} or the built-in one)")
 
 
+def _cmd_measure(a) -> int:
+    from .measure import measure
+
+    for i, m in enumerate(measure(a.input)):
+        top = max(m.probs, key=m.probs.get)
+        aus = ", ".join(f"{k}={v:.2f}" for k, v in m.aus.items()) or "none beyond the neutral range"
+        print(f"face {i}: {top} ({m.probs[top]:.0%}); action units: {aus}")
+    return 0
+
+
+def _cmd_animate(a) -> int:
+    from .animate import animate
+
+    path = animate(a.input, a.out, a.emotion, a.intensity, a.frames, a.fps, faces=a.faces, aus=a.aus,
+                   reference=a.reference, strength=a.strength, max_side=a.max_side)
+    print(path)
+    return 0
+
+
+def _cmd_augment(a) -> int:
+    from .augment import augment
+
+    try:
+        intensities = [float(v) for v in a.intensities.split(",")]
+    except ValueError:
+        raise MienError(f"Intensities are numbers like 0.5,1.0 (got '{a.intensities}').") from None
+    r = augment(a.in_dir, a.out_dir, a.emotions.split(","), intensities, workers=a.workers, balance=a.balance,
+                engine=a.engine_, gate=a.gate, ext=a.format, ray_address=a.ray_address)
+    print(json.dumps(r))
+    return 0
+
+
+def _add_beyond_commands(sub) -> None:
+    """measure, animate, augment (issue 14: pipeline.measure, pipeline.animate, pipeline.augment)."""
+    m = sub.add_parser("measure", help="print each face's action-unit intensities and emotion")
+    m.add_argument("input")
+    m.set_defaults(func=_cmd_measure)
+    n = sub.add_parser("animate", help="eased GIF/MP4 from the current expression to a target")
+    n.add_argument("input")
+    n.add_argument("--emotion", default="happy")
+    n.add_argument("--intensity", type=float, default=1.0)
+    n.add_argument("--out", required=True, help="output .gif or .mp4")
+    n.add_argument("--frames", type=int, default=16)
+    n.add_argument("--fps", type=float, default=12.0)
+    n.add_argument("--max-side", type=int, default=720, help="longest side of the frames, pixels")
+    n.add_argument("--faces", default="all")
+    n.add_argument("--aus", default=None)
+    n.add_argument("--reference", default=None, help="animate towards this photo's expression instead")
+    n.add_argument("--strength", type=float, default=1.0)
+    n.set_defaults(func=_cmd_animate)
+    g = sub.add_parser("augment", help="edited copies of every face photo in a folder, with labels.csv")
+    g.add_argument("in_dir")
+    g.add_argument("out_dir")
+    g.add_argument("--emotions", default="happy,sad,angry,fearful,disgusted,surprised")
+    g.add_argument("--intensities", default="1.0", help="comma-separated, e.g. 0.5,1.0")
+    g.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    g.add_argument("--balance", default=None, help="labels CSV of an existing folder: make only what it lacks")
+    g.add_argument("--engine", dest="engine_", choices=["local", "ray"], default="local",
+                   help="run on this machine's cores, or on Ray (local, or the cluster at RAY_ADDRESS)")
+    g.add_argument("--ray-address", default=None, help="Ray cluster to join, e.g. ray://head:10001")
+    g.add_argument("--gate", choices=["on", "off", "emotion"], default="on")
+    g.add_argument("--format", default="jpg", help="jpg, png or webp")
+    g.set_defaults(func=_cmd_augment)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mien", description="Mien: change facial expressions in photos.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -93,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--diffusion-model", default=None, help="diffusion engine: hub id or folder (MIEN_DIFFUSION_MODEL)")
     e.add_argument("--adapter", default=None, help="diffusion engine: emotion adapter folder (MIEN_DIFFUSION_ADAPTER)")
     _backend_args(e)
+    e.add_argument("--reference", default=None, help="copy the expression of the face in this photo (ungated)")
+    e.add_argument("--strength", type=float, default=1.0, help="how much of the reference's expression, 0..1.5")
     e.set_defaults(func=_cmd_edit)
+    _add_beyond_commands(sub)
     s = sub.add_parser("sheet", help="before/after sheet of all emotions on a few photos")
     s.add_argument("images", nargs="*", help="photos (default: the test photos and t1.jpg)")
     s.add_argument("--out", default="out/sheet.png")
