@@ -41,10 +41,10 @@ def frames(image, emotion: str = "happy", intensity: float = 1.0, n_frames: int 
            reference=None, strength: float = 1.0, max_side: int = MAX_SIDE) -> list[np.ndarray]:
     """RGB frames (uint8) from the current expression to `emotion` at `intensity` (or to the
     expression of the face in `reference`, at `strength`)."""
-    from .editor import detect, edit
+    from .editor import edit, select_faces
     from .emotions import parse_aus
-    from .errors import NoFaceError
     from .imageio import load_image
+    from .measure import faces_of
 
     if not 2 <= int(n_frames) <= 120:
         raise InvalidRequest(f"An animation has 2 to 120 frames (got {n_frames}).")
@@ -53,13 +53,9 @@ def frames(image, emotion: str = "happy", intensity: float = 1.0, n_frames: int 
 
         emotion, intensity, aus, _ = reference_request(reference, strength, aus)
     emotion, intensity, aus = normalize_emotion(emotion), check_intensity(intensity), parse_aus(aus)
-    rgb = fit_size(load_image(image).rgb, max_side)
-    _, detections = detect(rgb)
-    if not detections:
-        raise NoFaceError("No face was found in the photo: try a clearer, larger, front-facing face.")
-    from .editor import select_faces
-
-    reach = intensity * _reach([detections[i] for i in select_faces(faces, len(detections))], emotion, intensity, aus)
+    rgb, detections = faces_of(fit_size(load_image(image).rgb, max_side))
+    chosen = [detections[i] for i in select_faces(faces, len(detections))]
+    reach = intensity * _reach(chosen, emotion, intensity, aus)  # the last frame's intensity
     out = []
     for e in ease(np.linspace(0, 1, int(n_frames))):
         if e == 0:

@@ -101,6 +101,11 @@ def warm(options: dict) -> None:
             get("embedder")
 
 
+def _row(*values) -> dict:
+    """A labels.csv row from the values in COLUMNS order (missing scores left empty)."""
+    return dict(zip(COLUMNS, values + ("",) * (len(COLUMNS) - len(values))))
+
+
 def process(job: dict, options: dict) -> list[dict]:
     """Edit one photo to its targets; write the images; return the labels rows."""
     from .editor import detect, edit
@@ -110,8 +115,7 @@ def process(job: dict, options: dict) -> list[dict]:
     _, faces = detect(loaded.rgb)
     rows = []
     if not faces:  # recorded, so a resumed run does not try again
-        return [dict(output="", source=job["source"], face=-1, emotion=e, intensity=i, verdict="no face",
-                     identity="", p_target="", scores="") for e, i in job["todo"]]
+        return [_row("", job["source"], -1, e, i, "no face") for e, i in job["todo"]]
     for emotion, intensity in job["todo"]:
         for fi in range(len(faces)):
             r = edit(loaded.rgb, emotion, intensity, faces=[fi], detections=faces, gate=options["gate"])
@@ -120,11 +124,10 @@ def process(job: dict, options: dict) -> list[dict]:
             save_image(Path(options["out_dir"]) / name, r.image, loaded,
                        provenance={"emotion": emotion, "intensity": intensity})
             probs = fe.probs_after or {}
-            rows.append(dict(output=name, source=job["source"], face=fi, emotion=emotion, intensity=intensity,
-                             verdict=fe.verdict or "ungated",
-                             identity="" if fe.identity is None else round(float(fe.identity), 4),
-                             p_target=round(float(probs[emotion]), 4) if emotion in probs else "",
-                             scores=json.dumps({k: round(float(v), 4) for k, v in probs.items()})))
+            rows.append(_row(name, job["source"], fi, emotion, intensity, fe.verdict or "ungated",
+                             "" if fe.identity is None else round(float(fe.identity), 4),
+                             round(float(probs[emotion]), 4) if emotion in probs else "",
+                             json.dumps({k: round(float(v), 4) for k, v in probs.items()})))
     return rows
 
 

@@ -105,10 +105,8 @@ def canonical(face: Face) -> np.ndarray:
     return expression.pose_of(face.landmarks).to_canonical(face.landmarks.astype(np.float64))
 
 
-def measure(image, detections: list[Face] | None = None, classifier: str | None = None) -> list[Measured]:
-    """Every face in `image` (left to right) with its AU intensities and the emotion classifier's
-    probabilities. Raises `NoFaceError` when there is none."""
-    from . import registry
+def faces_of(image, detections: list[Face] | None = None) -> tuple[np.ndarray, list[Face]]:
+    """(rgb, faces) of `image` (detected unless given); `NoFaceError` when there is none."""
     from .editor import detect
     from .errors import NoFaceError
     from .imageio import load_image
@@ -119,6 +117,15 @@ def measure(image, detections: list[Face] | None = None, classifier: str | None 
         rgb = load_image(image).rgb
     if not detections:
         raise NoFaceError("No face was found in the photo: try a clearer, larger, front-facing face.")
+    return rgb, detections
+
+
+def measure(image, detections: list[Face] | None = None, classifier: str | None = None) -> list[Measured]:
+    """Every face in `image` (left to right) with its AU intensities and the emotion classifier's
+    probabilities. Raises `NoFaceError` when there is none."""
+    from . import registry
+
+    rgb, detections = faces_of(image, detections)
     probs = registry.get("classifier", classifier).predict(rgb, detections)
     return [Measured(f, fit_aus(canonical(f)), p) for f, p in zip(detections, probs)]
 
@@ -129,7 +136,7 @@ def separation(neutral: list[np.ndarray], smiles: list[np.ndarray], aus: list[st
     the neutrals' 95th percentile and the AUC (P(smile read > neutral read), ties half)."""
     n = np.array([fit_aus(c, aus).get(au, 0.0) for c in neutral])
     s = np.array([fit_aus(c, aus).get(au, 0.0) for c in smiles])
-    auc = float(((s[:, None] > n[None]).mean() + 0.5 * (s[:, None] == n[None]).mean()))
+    auc = float((s[:, None] > n[None]).mean() + 0.5 * (s[:, None] == n[None]).mean())
     return {"neutral_median": float(np.median(n)), "neutral_p95": float(np.percentile(n, 95)),
             "neutral_read": float((n > 0).mean()), "smile_median": float(np.median(s)),
             "smile_read": float((s > 0).mean()), "auc": auc}

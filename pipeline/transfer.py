@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .emotions import INTENSITY_MAX, parse_aus
+from .emotions import INTENSITY_MAX, check_intensity, parse_aus
 from .errors import InvalidRequest
 
 
 def check_strength(strength) -> float:
+    """Same range as an intensity (0..1.5), named as the user typed it."""
     try:
-        v = float(strength)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"Strength must be a number between 0 and {INTENSITY_MAX} (got '{strength}').") from None
-    if not np.isfinite(v) or not 0.0 <= v <= INTENSITY_MAX:
-        raise InvalidRequest(f"Strength must be between 0 and {INTENSITY_MAX} (got {strength}).")
-    return v
+        return check_intensity(strength)
+    except InvalidRequest:
+        raise InvalidRequest(f"Strength must be a number between 0 and {INTENSITY_MAX} (got {strength}).") from None
 
 
 def reference_aus(reference, strength: float = 1.0, classifier: str | None = None) -> dict[str, float]:

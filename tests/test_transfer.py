@@ -77,7 +77,7 @@ def test_strength_zero_leaves_the_photo_and_bad_strength_is_refused(capsys):
     assert main(["edit", str(london("021")), "--reference", str(london("025", "happy")), "--strength", "2",
                  "--out", "/tmp/never.png"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: Strength must be between 0 and 1.5") and err.count("\n") == 1
+    assert err.startswith("error: Strength must be a number between 0 and 1.5") and err.count("\n") == 1
 
 
 def test_cli_measure_and_edit_reference(tmp_path, capsys):
