@@ -1,52 +1,22 @@
-"""Mouth interior: what shows when closed lips part (AU25/26/27, a broad smile).
+"""Mouth interior: what shows when closed lips part (AU25/26/27, a broad smile), and what is left
+when a smile with teeth closes.
 
-Stretching the lip line into the opening looks like rubber, so the opening is filled instead: an
-upper row of teeth hanging from the upper lip, a dark cavity below, a hint of tongue at the bottom of
-a wide opening. Colours come from the person: teeth from the whites of their own eyes (lit like the
-rest of the face; a touch warmer, as enamel is), the cavity from their own lip colour, darkened.
-Where the source mouth already shows teeth (a smile), the real interior is warped instead.
+Painted teeth look painted, and stretching the lip line (or real teeth) into a bigger opening looks
+like rubber, so the opening is filled with a real interior instead (`mouthbank`): the person's own
+when their photo shows teeth, else a London smile's, relit and re-grained to the photo. It is
+placed at the mouth's scale under the upper lip (teeth keep their real proportions), with a cavity
+below it that darkens with depth, and is blended only strictly inside the inner lips.
 """
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from ...mesh import EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
+from ...mesh import LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
+from . import mouthbank
 from .warp import Region
 
-# Tooth edges from the centre line outwards, as a fraction of the opening's width: incisors are
-# wider than canines and premolars, and they recede into shadow towards the corners.
-TOOTH_EDGES = np.array([0.0, 0.11, 0.2, 0.27, 0.33, 0.38, 0.43, 0.47])
 TEETH_SHOWING = 0.2  # fraction of enamel-like pixels in the source opening that means "real teeth"
-
-
-def _poly_mask(pts: np.ndarray, region: Region, shape) -> np.ndarray:
-    """Anti-aliased polygon mask (float32 0..1) via 4-bit sub-pixel rasterisation."""
-    mask = np.zeros(shape, np.uint8)
-    p = np.round((pts[:, :2] - [region.x0, region.y0]) * 16).astype(np.int32)
-    cv2.fillPoly(mask, [p], 255, lineType=cv2.LINE_AA, shift=4)
-    return mask.astype(np.float32) / 255.0
-
-
-def _sclera_colour(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
-    """Mean colour of the brightest, least saturated pixels inside both eyes."""
-    px = []
-    for eye in (EYE_L, EYE_R):
-        pts = lm[eye, :2]
-        x0, y0 = np.floor(pts.min(0)).astype(int)
-        x1, y1 = np.ceil(pts.max(0)).astype(int) + 1
-        x0, y0 = max(x0, 0), max(y0, 0)
-        crop = img[y0:y1, x0:x1]
-        if crop.size:
-            m = np.zeros(crop.shape[:2], np.uint8)
-            cv2.fillPoly(m, [np.round(pts - [x0, y0]).astype(np.int32)], 1)
-            px.append(crop[m > 0].astype(np.float32))
-    px = np.concatenate(px) if px else np.zeros((0, 3), np.float32)
-    if len(px) < 10:
-        return np.array([215.0, 205.0, 190.0])
-    score = px.mean(1) - (px.max(1) - px.min(1))
-    top = px[score >= np.percentile(score, 70)]
-    return top.mean(0)
 
 
 def _skin_brightness(img: np.ndarray, lm: np.ndarray) -> float:
@@ -66,69 +36,145 @@ def _lip_colour(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return img[pts[:, 1], pts[:, 0]].astype(np.float32).mean(0)
 
 
+CLOSED_GAP = 0.04  # IOD: a target opening this small from a smile with teeth is a closed mouth
+FEATHER = 0.03  # the interior fades in over this fraction of the mouth's width, inside the inner lips
+
+
+def _inside(poly: np.ndarray, region: Region, shape, feather_px: float) -> np.ndarray:
+    """Alpha (float32 0..1) that is 0 on and outside the polygon and rises to 1 `feather_px` inside
+    it: what is painted never reaches the lips."""
+    m = np.zeros(shape, np.uint8)
+    p = np.round((poly[:, :2] - [region.x0, region.y0]) * 16).astype(np.int32)
+    cv2.fillPoly(m, [p], 1, lineType=cv2.LINE_8, shift=4)
+    if not m.any():
+        return m.astype(np.float32)
+    d = cv2.distanceTransform(np.pad(m, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    return np.clip((d - 1.0) / max(feather_px, 0.5), 0, 1).astype(np.float32)  # the edge pixel stays
+
+
+def _relit(b: mouthbank.Bank, i: int, skin: np.ndarray) -> np.ndarray:
+    """Exemplar `i` (float RGB) relit to another photo: its brightness scaled by the ratio of the two
+    photos' skin brightness, its colour moved half-way to the ratio of their skin tints (full
+    would tint the teeth with the person's complexion)."""
+    ex = b.skin[i]
+    lum_t, lum_e = max(skin.mean(), 1.0), max(ex.mean(), 1.0)
+    gain = (lum_t / lum_e) * np.sqrt((skin / lum_t) / np.maximum(ex / lum_e, 1e-3))
+    # Never brighter than the original by more than a touch: a darker complexion in the exemplar's
+    # photo is not darker light, and glowing teeth look pasted in.
+    return b.interiors[i].astype(np.float32) * np.clip(gain, 0.3, 1.1).astype(np.float32)
+
+
+def _interior(src_img, src_lm, aspect: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(rectified interior float RGB, validity, its grain at exemplar scale (-1: the photo's
+    own), its opening's aspect): the person's own when
+    their mouth shows teeth (rescaled, never stretched), else the best-fitting bank exemplar."""
+    if teeth_showing(src_img, src_lm):
+        inner, valid = mouthbank.rectify(src_img, src_lm)
+        return inner.astype(np.float32), valid, -1.0, mouthbank.frame(src_lm).aspect()
+    b = mouthbank.bank()
+    if b is None:
+        raise FileNotFoundError(f"{mouthbank.BANK_PATH} is missing: run scripts/build_mouth_bank.py")
+    skin = mouthbank.skin_colour(src_img, src_lm)
+    i = mouthbank.pick(b, aspect, skin)
+    return _relit(b, i, skin), b.valid[i].astype(np.float32) / 255, float(b.noise[i]), float(b.aspect[i])
+
+
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
-                    region: Region, iod_px: float, amount: float = 1.0) -> np.ndarray | None:
-    """Composite a synthesised interior into `warped` (the region's pixels, uint8 RGB, in place)
-    inside the destination inner-lip polygon. Returns the opening's mask, or None when nothing was drawn."""
+                    region: Region, iod_px: float, amount: float = 1.0, seed: int = 0) -> np.ndarray | None:
+    """Fill the destination opening in `warped` (the region's pixels, uint8 RGB, in place): a real
+    interior (the person's own teeth, or a bank exemplar relit and re-grained to the photo) placed
+    at the mouth's scale under the upper lip, a cavity darkening with depth below it; or, when a
+    smile with teeth closes, the dark line between closed lips. Painted only inside the inner lips.
+    Returns the painted alpha (float32, region-sized) or None."""
+    f = mouthbank.frame(dst_lm)
+    gap = float((dst_lm[14, :2] - dst_lm[13, :2]) @ f.n) / max(iod_px, 1.0)  # < 0: lips pressed
+    if gap < CLOSED_GAP and teeth_showing(src_img, src_lm):
+        return _close_lips(warped, dst_lm, region, src_img, src_lm, iod_px)
     poly = dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
-    mask = _poly_mask(poly, region, warped.shape[:2])
-    if mask.max() <= 0:
+    alpha = _inside(poly, region, warped.shape[:2], max(1.0, FEATHER * f.width))
+    if alpha.max() <= 0:
         return None
-    ys, xs = np.nonzero(mask > 0)
+    ys, xs = np.nonzero(alpha)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    sub = mask[y0:y1, x0:x1]
-    # Upper and lower inner-lip curves as functions of x (region coordinates).
-    up = dst_lm[LIPS_INNER_UPPER, :2] - [region.x0, region.y0]
-    lo = dst_lm[LIPS_INNER_LOWER, :2] - [region.x0, region.y0]
-    up, lo = up[np.argsort(up[:, 0])], lo[np.argsort(lo[:, 0])]
-    gx = np.arange(x0, x1, dtype=np.float32)
-    y_up = np.interp(gx, up[:, 0], up[:, 1])
-    y_lo = np.interp(gx, lo[:, 0], lo[:, 1])
-    left, right = up[0, 0], up[-1, 0]
-    width = max(right - left, 1.0)
-    u = (gx - (left + right) / 2) / width  # -0.5 .. 0.5 across the opening
-    gy = np.arange(y0, y1, dtype=np.float32)[:, None]
-    depth = gy - y_up[None]  # pixels below the upper lip
-
-    # Teeth take the hue of the eye whites (same light) at the brightness of well-lit enamel:
-    # a little below the brightest skin, never grey.
-    sclera = _sclera_colour(src_img, src_lm)
-    skin = _skin_brightness(src_img, src_lm)
-    teeth = sclera / max(sclera.max(), 1.0)
-    teeth = 0.6 * teeth + 0.4  # enamel is less saturated than a tinted sclera
-    teeth = np.clip(teeth * np.array([1.0, 0.97, 0.9]) * min(max(skin * 1.05, 170.0), 240.0), 0, 245)
+    gx, gy = np.meshgrid(np.arange(x0, x1) + region.x0, np.arange(y0, y1) + region.y0)
+    st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
+    s, t = st[..., 0], st[..., 1]
+    depth = t - f.t_up(s)  # pixels below the upper inner lip
     lips = _lip_colour(src_img, src_lm)
-    cavity = lips * 0.22
-    tongue = lips * np.array([0.75, 0.5, 0.5])
+    inner, valid, ex_grain, aspect_ex = _interior(src_img, src_lm, f.aspect())
+    k = f.width / mouthbank.W  # target pixels per exemplar pixel: one scale for both axes
+    size = (max(1, round(mouthbank.W * k)), max(1, round(mouthbank.H * k)))
+    interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
+    # Fade the exemplar out just above its own lower lip, so no lip shows inside the new opening.
+    valid = cv2.erode(valid, np.ones((3, 3), np.uint8))
+    if f.aspect() > 1.2 * aspect_ex:
+        # A taller opening than the exemplar's: keep its upper teeth, not its lower lip's shadow;
+        # the cavity takes over below them.
+        rows = valid.sum(0)[None]
+        valid = valid * np.clip((0.8 * rows - np.arange(mouthbank.H)[:, None]) / (0.25 * rows + 1), 0, 1)
+    big = cv2.resize(np.dstack([inner, valid]), size, interpolation=interp)
+    mx, my = (s * size[0] / f.width - 0.5).astype(np.float32), (depth - 0.5).astype(np.float32)
+    ex = cv2.remap(big, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    ex_rgb, ex_a = ex[..., :3], np.clip(ex[..., 3], 0, 1)
+    # Cavity: the exemplar's own darkest colour (corner shadow), darker with depth; the tongue
+    # (the lip colour in shadow) shows near the lower lip of a tall opening.
+    lum, ok = inner.mean(-1), valid > 0.5
+    shadow = inner[ok & (lum <= np.percentile(lum[ok], 15))].mean(0) if ok.any() else lips * 0.3
+    below = np.clip(depth / (0.35 * f.width), 0, 1)[..., None]
+    cav = (0.5 * shadow + 0.5 * lips * 0.3) * (1 - 0.55 * below)
+    h_open = np.maximum(f.t_lo(s) - f.t_up(s), 1.0)
+    tongue = np.clip((depth / h_open - 0.55) / 0.35, 0, 1) * np.clip((h_open / f.width - 0.2) / 0.2, 0, 1)
+    cav = cav * (1 - tongue[..., None]) + (lips * 0.55) * tongue[..., None]
+    fill = ex_rgb * ex_a[..., None] + cav * (1 - ex_a[..., None])
+    # Grain: a bank exemplar is cleaner than a grainy photo (and smoother once enlarged).
+    if ex_grain >= 0:
+        g_photo = mouthbank.grain(_patch(src_img, src_lm[205, :2], 0.15 * iod_px))
+        g_have = ex_grain * min(1.0, k) if k < 1 else 0.0
+        add = np.sqrt(max(g_photo ** 2 - g_have ** 2, 0.0))
+        if add > 0.3:
+            fill = fill + np.random.default_rng(seed).normal(0, add, fill.shape[:2])[..., None]
+    a = (alpha[y0:y1, x0:x1] * amount)[..., None]
+    sub = warped[y0:y1, x0:x1]
+    sub[:] = np.clip(sub * (1 - a) + fill * a + 0.5, 0, 255).astype(np.uint8)
+    return alpha
 
-    # Upper teeth: visible height ~ 0.17 of the mouth width (incisors), shorter towards the corners.
-    au = np.abs(u)
-    # A jaw dropped wide (surprise) shows less of the upper teeth than a smile or a grimace, whose
-    # stretched lips bare them: visible height shrinks as the opening gets taller than wide.
-    tall = float(np.clip((np.max(y_lo - y_up) / width - 0.35) / 0.3, 0, 1))
-    tooth_h = width * 0.17 * (1 - 0.55 * tall) * (1 - 1.3 * au ** 2)
-    k = np.searchsorted(TOOTH_EDGES, au).clip(1, len(TOOTH_EDGES) - 1)
-    lo_e, hi_e = TOOTH_EDGES[k - 1], TOOTH_EDGES[k]
-    t = (au - lo_e) / (hi_e - lo_e)  # position within the tooth, 0..1
-    # Each tooth's bottom edge is rounded; gaps between teeth are thin dark lines.
-    edge = tooth_h * (1 - 0.25 * (2 * t - 1) ** 2)
-    gap = np.exp(-0.5 * ((np.minimum(t, 1 - t) * (hi_e - lo_e) * width) / max(width * 0.004, 0.5)) ** 2)
-    in_tooth = 1 / (1 + np.exp((depth - edge[None]) / max(width * 0.008, 0.5)))
-    shade_x = (1 - 1.6 * au ** 2).clip(0.25)  # corners are in shadow
-    shade_y = 0.78 + 0.22 * np.clip(depth / np.maximum(edge[None], 1), 0, 1)  # lip shadow at the top
-    tooth_rgb = teeth[None, None] * (shade_x * (1 - 0.18 * gap))[None, :, None] * shade_y[..., None]
 
-    # Cavity: darker towards the corners; tongue rises at the bottom of a wide opening.
-    open_h = np.maximum(y_lo - y_up, 1)
-    below = np.clip((gy - y_up[None]) / open_h[None], 0, 1)
-    tongue_w = np.clip((below - 0.62) / 0.25, 0, 1) * np.clip((open_h / width - 0.25) / 0.2, 0, 1)[None]
-    cav_rgb = cavity[None, None] * (0.6 + 0.4 * (1 - 2 * au))[None, :, None]
-    cav_rgb = cav_rgb * (1 - tongue_w[..., None]) + tongue[None, None] * (tongue_w * shade_x[None])[..., None]
+def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) -> np.ndarray | None:
+    """A smile with teeth closed (in place in `warped`): the sliver between the lips and any
+    enamel-like pixel left on them (the landmarker's inner lip edges can lie a pixel or two off
+    the teeth) are inpainted from the lips around them, then the lips' meeting line is shaded in
+    (multiplied, so the lips keep their texture). Returns the touched mask (float32) or None."""
+    shape = warped.shape[:2]
+    off = [region.x0, region.y0]
+    outer = np.zeros(shape, np.uint8)
+    cv2.fillPoly(outer, [np.round(dst_lm[LIPS_OUTER, :2] - off).astype(np.int32)], 1)
+    ys, xs = np.nonzero(outer)
+    if not len(ys):
+        return None
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = warped[y0:y1, x0:x1]
+    hole = mouthbank.tooth_like(crop, np.array([_skin_brightness(src_img, src_lm)])) & (outer[y0:y1, x0:x1] > 0)
+    gap = np.zeros(shape, np.uint8)
+    cv2.fillPoly(gap, [np.round(dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2] - off).astype(np.int32)], 1)
+    m = cv2.dilate((hole | (gap[y0:y1, x0:x1] > 0)).astype(np.uint8), np.ones((3, 3), np.uint8))
+    crop[:] = cv2.inpaint(np.ascontiguousarray(crop), m, 3, cv2.INPAINT_TELEA)
+    # The meeting line: midway between the inner lip edges, about 1% of the IOD wide.
+    mid = (dst_lm[LIPS_INNER_LOWER, :2] + dst_lm[LIPS_INNER_UPPER[::-1], :2]) / 2 - off - [x0, y0]
+    line = np.zeros(crop.shape[:2], np.float32)
+    cv2.polylines(line, [np.round(mid * 16).astype(np.int32)], False, 1.0, max(1, round(0.012 * iod_px)),
+                  cv2.LINE_AA, shift=4)
+    line = cv2.GaussianBlur(line, (0, 0), max(0.6, 0.004 * iod_px))
+    crop[:] = np.clip(crop * (1 - 0.5 * line[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    out = np.zeros(shape, np.float32)
+    out[y0:y1, x0:x1] = np.maximum(m, line > 0.01)
+    return out
 
-    fill = tooth_rgb * in_tooth[..., None] + cav_rgb * (1 - in_tooth[..., None])
-    a = (sub * amount)[..., None]
-    warped[y0:y1, x0:x1] = np.clip(warped[y0:y1, x0:x1] * (1 - a) + fill * a + 0.5, 0, 255).astype(np.uint8)
-    return mask
+
+def _patch(img: np.ndarray, c: np.ndarray, r: float) -> np.ndarray:
+    h, w = img.shape[:2]
+    r = max(3, int(r))
+    x, y = int(np.clip(c[0], r, w - r - 1)), int(np.clip(c[1], r, h - r - 1))
+    return img[y - r:y + r + 1, x - r:x + r + 1]
 
 
 def teeth_showing(img: np.ndarray, lm: np.ndarray) -> bool:
@@ -148,11 +194,10 @@ def teeth_showing(img: np.ndarray, lm: np.ndarray) -> bool:
         return False
     # Thresholds from the London photos: they flag 29 of 68 real smiles (about half show teeth)
     # and 0 of 68 neutral faces.
-    bright = px.mean(1) > 0.75 * _skin_brightness(img, lm)
-    grey = (px.max(1) - px.min(1)) < 0.25 * px.max(1).clip(1)
-    return float((bright & grey).mean()) > TEETH_SHOWING
+    return float(mouthbank.tooth_like(px, np.array([_skin_brightness(img, lm)])).mean()) > TEETH_SHOWING
 
 
 def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
-    """Paint an interior when the lips open further than they were and no real teeth show."""
-    return dst_gap > src_gap + 0.01 and not teeth_showing(img, src_lm)
+    """Paint the opening when the lips open further than they were (stretching what was between
+    them would stretch the teeth), or close from a smile that shows teeth (so none are left)."""
+    return dst_gap > src_gap + 0.01 or (dst_gap < CLOSED_GAP and teeth_showing(img, src_lm))

@@ -15,7 +15,17 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ...mesh import FACE_OVAL, STABLE
+from ...mesh import (
+    EYE_L,
+    EYE_R,
+    FACE_OVAL,
+    LID_LO_L,
+    LID_LO_R,
+    LID_UP_L,
+    LID_UP_R,
+    LIPS_OUTER,
+    STABLE,
+)
 from .expression import model, umeyama
 
 GRID = 96  # coarse nodes along the longer side of the region
@@ -75,6 +85,56 @@ def region_for(src: np.ndarray, shape: tuple[int, int]) -> Region:
     return Region(int(max(x0, 0)), int(max(y0, 0)), int(min(x1, w)), int(min(y1, h)))
 
 
+def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
+    """The piecewise-affine map at the nodes of a grid (`origin` + step * (i, j)): absolute source
+    coordinates (ny, nx, 2) float32, and which nodes lie in a triangle."""
+    v = (d_all[tris] - origin) / step  # (T, 3, 2) in grid units
+    e1, e2 = v[:, 0] - v[:, 2], v[:, 1] - v[:, 2]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # signed area x 2
+    lo, hi = v.min(1), v.max(1)
+    on_grid = (hi[:, 0] >= -1) & (hi[:, 1] >= -1) & (lo[:, 0] <= nx) & (lo[:, 1] <= ny)
+    ok = (np.abs(det) > 1e-9) & on_grid  # a small box needs only the few triangles over it
+    label = np.full((ny, nx), -1, np.int32)
+    pts = np.round(v * 16).astype(np.int32)
+    # Folded (flipped) triangles first, so that proper ones drawn after them win where they overlap.
+    order = np.argsort(np.sign(det) * np.sign(np.median(det[np.abs(det) > 1e-9])))
+    for k in order[ok[order]]:
+        cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
+    # One affine per triangle (grid -> source pixels), then 6 multiply-adds per node.
+    dm = np.concatenate([v, np.ones((len(v), 3, 1))], 2)  # rows: (x, y, 1) of each corner
+    aff = np.zeros((len(v), 2, 3), np.float32)
+    aff[ok] = np.linalg.solve(dm[ok], s_all[tris[ok]]).transpose(0, 2, 1)
+    gy, gx = np.nonzero(label >= 0)
+    a = aff[label[gy, gx]]
+    out = np.empty((ny, nx, 2), np.float32)
+    out[..., 0] = (np.arange(nx, dtype=np.float32) * step + origin[0])[None]
+    out[..., 1] = (np.arange(ny, dtype=np.float32) * step + origin[1])[:, None]
+    fx, fy = gx.astype(np.float32), gy.astype(np.float32)
+    out[gy, gx, 0] = a[:, 0, 0] * fx + a[:, 0, 1] * fy + a[:, 0, 2]
+    out[gy, gx, 1] = a[:, 1, 0] * fx + a[:, 1, 1] * fy + a[:, 1, 2]
+    return out, label >= 0
+
+
+# Thin features whose edges the coarse map would blur: lids that close, lips that part or close.
+# Their boxes get the exact map at every pixel.
+FINE = (LIPS_OUTER, EYE_L + LID_UP_L, EYE_R + LID_UP_R)
+HULL_BAND = 0.08  # IOD beyond the face's hull over which the warp fades out
+FINE_PAD = 0.12  # IOD around each feature (source and destination), so the seam lies on skin
+
+
+def _outside_distance(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """Euclidean distance of each point to a convex polygon (0 inside): exact, so the fade has no
+    raster steps."""
+    a, b = poly, np.roll(poly, -1, 0)
+    ab = b - a
+    ap = pts[:, None] - a[None]
+    t = np.clip((ap * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0, 1)
+    d = np.hypot(*np.moveaxis(ap - t[..., None] * ab, -1, 0)).min(1)
+    cross = ab[None, :, 0] * ap[..., 1] - ab[None, :, 1] * ap[..., 0]
+    inside = (cross >= 0).all(1) | (cross <= 0).all(1)
+    return np.where(inside, 0.0, d)
+
+
 def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.ndarray, np.ndarray]:
     """(h, w, 2) float32 source coordinates (image pixels) for each destination pixel of `region`,
     and the (h, w) bool mask of pixels that move at all."""
@@ -85,41 +145,103 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
     h, w = region.shape
     step = max(1.0, max(h, w) / GRID)
     nx, ny = int(np.ceil(w / step)) + 1, int(np.ceil(h / step)) + 1
-    # Rasterise triangle ids on the coarse grid (destination positions), then barycentric per node.
-    origin = np.array([region.x0, region.y0])
-    v = (d_all[tris] - origin) / step  # (T, 3, 2) in grid units
-    e1, e2 = v[:, 0] - v[:, 2], v[:, 1] - v[:, 2]
-    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    ok = np.abs(det) > 1e-9
-    label = np.full((ny, nx), -1, np.int32)
-    pts = np.round(v * 16).astype(np.int32)
-    # Folded (flipped) triangles first, so that proper ones drawn after them win where they overlap.
-    order = np.argsort(np.sign(det) * np.sign(np.median(det[ok])))
-    for k in order[ok[order]]:
-        cv2.fillConvexPoly(label, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
-    gy, gx = np.nonzero(label >= 0)
-    k = label[gy, gx]
-    q = np.stack([gx, gy], 1) - v[k, 2]
-    inv = 1.0 / det[k]
-    b0 = (q[:, 0] * e2[k, 1] - q[:, 1] * e2[k, 0]) * inv
-    b1 = (e1[k, 0] * q[:, 1] - e1[k, 1] * q[:, 0]) * inv
-    bary = np.stack([b0, b1, 1 - b0 - b1], 1)
-    node = np.stack([gx, gy], 1) * step + origin
-    disp = np.zeros((ny, nx, 2), np.float32)
-    disp[gy, gx] = np.einsum("ni,nij->nj", bary, s_all[tris[k]]) - node
+    origin = np.array([region.x0, region.y0], np.float64)
+    nodes, _ = _exact(s_all, d_all, tris, origin, step, nx, ny)
+    ident = np.stack(np.meshgrid(np.arange(nx) * step + origin[0], np.arange(ny) * step + origin[1]), -1)
+    # Nothing outside the face moves: the motion fades to zero within HULL_BAND of the hull of
+    # the face before and after (so a dropped jaw still carries the skin under it), and hair,
+    # ears and background keep their pixels even where the anchor ring lies beyond them.
+    iod = float(np.hypot(*(src[263, :2] - src[33, :2])))
+    hull = cv2.convexHull(np.concatenate([src[:, :2], dst[:, :2]]).astype(np.float32))[:, 0].astype(np.float64)
+    # A dropped jaw drags the skin below it: the band grows by how far the chin drops (along the
+    # face's own down axis, so a tilted head counts the same).
+    eyes = src[263, :2] - src[33, :2]
+    down = np.array([-eyes[1], eyes[0]]) / max(iod, 1e-6)
+    band = HULL_BAND * iod + max(0.0, float((dst[152, :2] - src[152, :2]) @ down))
+    fade = np.clip(1 - _outside_distance(ident.reshape(-1, 2), hull).reshape(ny, nx) / band, 0, 1)
+    fade = (fade * fade * (3 - 2 * fade)).astype(np.float32)
+    nodes = (ident + (nodes - ident) * fade[..., None]).astype(np.float32)
+    moved_nodes = (np.abs(nodes - ident) > 1e-3).any(-1).astype(np.uint8)
     # Upsample (the map, not the image): node k sits at pixel k*step. Absolute source coordinates
     # are upsampled directly: bilinear interpolation reproduces the identity part exactly.
-    moved_nodes = (np.abs(disp) > 1e-3).any(-1).astype(np.uint8)
-    disp[..., 0] += (np.arange(nx, dtype=np.float32) * step + region.x0)[None]
-    disp[..., 1] += (np.arange(ny, dtype=np.float32) * step + region.y0)[:, None]
     m = np.float32([[1 / step, 0, 0], [0, 1 / step, 0]])
-    big = cv2.warpAffine(disp, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+    big = cv2.warpAffine(nodes, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                          borderMode=cv2.BORDER_REPLICATE)
     # A pixel can move only next to a node that moves: dilate one node, then nearest-upsample.
     moved_nodes = cv2.dilate(moved_nodes, np.ones((3, 3), np.uint8))
     moved = cv2.warpAffine(moved_nodes, m, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_REPLICATE).astype(bool)
+    if step > 1:
+        fade_big = cv2.warpAffine(fade, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)
+        for idx in FINE:
+            pts = np.concatenate([src[idx, :2], dst[idx, :2]])
+            x0, y0 = np.floor(pts.min(0) - FINE_PAD * iod).astype(int) - [region.x0, region.y0]
+            x1, y1 = np.ceil(pts.max(0) + FINE_PAD * iod).astype(int) - [region.x0, region.y0]
+            x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+            if x1 > x0 and y1 > y0:
+                fine, inside = _exact(s_all, d_all, tris, origin + [x0, y0], 1.0, x1 - x0, y1 - y0)
+                # The same fade as the coarse map, so the box has no seam near the face's edge.
+                ident_box = np.stack(np.meshgrid(np.arange(x0, x1, dtype=np.float32) + region.x0,
+                                                 np.arange(y0, y1, dtype=np.float32) + region.y0), -1)
+                fine = ident_box + (fine - ident_box) * fade_big[y0:y1, x0:x1, None]
+                box = big[y0:y1, x0:x1]
+                box[inside] = fine[inside]
+    _close_lids(big, src, dst, region)
     return big, moved
+
+
+CLOSED = 0.7  # an eye whose opening shrinks by this much is closing (AU43): nothing of it may show
+CREASE = 0.13  # IOD above the upper lid's margin: the top of the lid skin that slides down
+LASH = -0.012  # IOD below the margin where the band ends (above it: the margin landmarks can lie on the white)
+BELOW = 0.04  # IOD below the lower lid's landmarks the lid reaches (they lie inside the white)
+
+
+def _lid(lm: np.ndarray, corners, lid) -> tuple[np.ndarray, np.ndarray]:
+    pts = lm[[corners[0], *lid, corners[1]], :2]
+    pts = pts[np.argsort(pts[:, 0])]
+    return pts[:, 0], pts[:, 1]
+
+
+def _close_lids(mapping: np.ndarray, src: np.ndarray, dst: np.ndarray, region: Region) -> None:
+    """A closing eye, in place in `mapping`: the upper lid's own skin, from the crease down to
+    its lashes, slides down over the whole eye to the lower lid. Warping the mesh alone leaves a
+    sliver of eyeball, since the lid margins the landmarker sees lie a pixel or two inside the
+    white; this band leaves none."""
+    iod = float(np.hypot(*(src[263, :2] - src[33, :2])))
+    h, w = mapping.shape[:2]
+    for corners, up, lo in (((33, 133), LID_UP_L, LID_LO_L), ((362, 263), LID_UP_R, LID_LO_R)):
+        before = (src[lo, 1] - src[up, 1]).mean()
+        after = (dst[lo, 1] - dst[up, 1]).mean()
+        if before <= 0 or after > (1 - CLOSED) * before:
+            continue
+        xs_u, ys_u = _lid(src, corners, up)
+        xd_l, yd_l = _lid(dst, corners, lo)
+        x0 = int(np.floor(min(xs_u[0], xd_l[0]))) - region.x0
+        x1 = int(np.ceil(max(xs_u[-1], xd_l[-1]))) + 1 - region.x0
+        y0 = int(np.floor(ys_u.min() - CREASE * iod)) - region.y0
+        y1 = int(np.ceil(max(yd_l.max(), ys_u.max()) + BELOW * iod)) + 2 - region.y0
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        gx = np.arange(x0, x1) + region.x0 + 0.0
+        gy = (np.arange(y0, y1) + region.y0 + 0.0)[:, None]
+        top = np.interp(gx, xs_u, ys_u) - CREASE * iod  # the crease does not move
+        margin = np.interp(gx, xs_u, ys_u) + LASH * iod  # source: where the band ends
+        # Target: where the band ends; less below the lower lid towards the corners.
+        lo_x, hi_x = max(xs_u[0], xd_l[0]), min(xs_u[-1], xd_l[-1])
+        u = np.clip((gx - lo_x) / max(hi_x - lo_x, 1.0), 0, 1)
+        arch = np.sqrt(np.sin(np.pi * u))
+        meet = np.maximum(np.interp(gx, xd_l, yd_l) + BELOW * iod * arch, margin - LASH * iod)
+        f = (gy - top) / np.maximum(meet - top, 1e-3)
+        band = (f >= 0) & (f <= 1) & (u > 0) & (u < 1)
+        box = mapping[y0:y1, x0:x1]
+        # Blend into the mesh warp towards the corners and the crease, so no seam shows.
+        wgt = np.clip(arch * 3, 0, 1)[None] * np.clip(f * 4, 0, 1)
+        sy = top + f * (margin - top)
+        for c, v in ((0, np.broadcast_to(gx, band.shape)), (1, sy)):
+            ch = box[..., c]
+            ch[band] = (ch * (1 - wgt) + v * wgt)[band]
 
 
 def remap(img: np.ndarray, mapping: np.ndarray) -> np.ndarray:

@@ -1,0 +1,72 @@
+"""Rebuild weights/mouth_bank.npz: real mouth interiors from the London smiles that show teeth.
+
+    python scripts/build_mouth_bank.py [--faces ../shared/data/faces/london] [--n 20]
+
+Each smile's interior is rectified into the canonical mouth frame (pipeline/engines/geometric/
+mouthbank.py: W x H = 96 x 48, rows scaled by the mouth's width); N exemplars spread evenly over the
+openings' aspect ratios are kept, with the photo's skin colour and grain (to relight and re-grain
+them for another photo) and the tallest upper-teeth band seen in any of the smiles (the bound the
+renderer and the tests keep to). Photos: Face Research Lab London Set (DeBruine & Jones 2017),
+CC BY 4.0; the face ids are stored for attribution.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pipeline.datasets import SHARED_FACES
+from pipeline.editor import detect
+from pipeline.engines.geometric import mouth, mouthbank
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--faces", type=Path, default=SHARED_FACES / "london")
+    ap.add_argument("--n", type=int, default=20)
+    ap.add_argument("--out", type=Path, default=mouthbank.BANK_PATH)
+    a = ap.parse_args(argv)
+    rows = []
+    heights = []
+    for path in sorted(a.faces.glob("*_happy.jpg")):
+        rgb, faces = detect(path)
+        if not faces:
+            continue
+        lm = faces[0].landmarks
+        if not mouth.teeth_showing(rgb, lm):
+            continue
+        inner, valid = mouthbank.rectify(rgb, lm)
+        f = mouthbank.frame(lm)
+        skin = mouthbank.skin_colour(rgb, lm)
+        heights.append(mouthbank.teeth_height(inner, valid, skin))
+        # The photo's grain at the exemplar's scale: a cheek patch shrunk like the interior was.
+        k = mouthbank.W / f.width
+        small = cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+        cx, cy = np.round(lm[205, :2] * k).astype(int)
+        patch = small[max(cy - 6, 0):cy + 7, max(cx - 6, 0):cx + 7]
+        rows.append((f.aspect(), path.name.split("_")[0], inner, (valid * 255).astype(np.uint8), skin,
+                     mouthbank.grain(patch)))
+    print(f"{len(rows)} smiles show teeth; upper-teeth height / width: max {max(heights):.3f}, "
+          f"median {np.median(heights):.3f}")
+    rows.sort(key=lambda r: r[0])
+    keep = np.unique(np.round(np.linspace(0, len(rows) - 1, min(a.n, len(rows)))).astype(int))
+    rows = [rows[i] for i in keep]
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(a.out, aspect=np.array([r[0] for r in rows], np.float32), ids=np.array([r[1] for r in rows]),
+                        interiors=np.stack([r[2] for r in rows]), valid=np.stack([r[3] for r in rows]),
+                        skin=np.array([r[4] for r in rows], np.float32), noise=np.array([r[5] for r in rows], np.float32),
+                        teeth_h_max=np.float32(max(heights)))
+    digest = hashlib.sha256(a.out.read_bytes()).hexdigest()
+    print(f"{a.out}: {len(rows)} exemplars (ids {' '.join(r[1] for r in rows)}), aspects "
+          f"{rows[0][0]:.3f}..{rows[-1][0]:.3f}, {a.out.stat().st_size} bytes, sha256 {digest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
