@@ -17,7 +17,7 @@ Measured on the London set (`python -m pipeline.measure`; 68 people, neutral and
 each): gated, AU12 reads > 0 on 51 of 68 smiles (median 0.37) and 1 of 68 neutrals (95th
 percentile 0.00); AUC 0.87 (the 17 mildest smiles lift the corners no more than some neutral faces
 do, so they read 0). Ungated (every AU fitted from the mean shape) the smiles read a little more
-(median 0.44) but so do the neutrals (95th percentile 0.42) and the AUC falls to 0.84: identity
+(median 0.41) but so do the neutrals (95th percentile 0.40) and the AUC falls to 0.83: identity
 leaks into the read. The neutral range comes from these same people, so the neutral figures are
 in-sample. See `separation`.
 """
@@ -38,6 +38,7 @@ WITNESS: dict[str, tuple[str, int]] = {
     "AU4": ("inner_brow_height", -1),
     "AU5": ("eye_open", +1), "AU7": ("eye_open", -1), "AU43": ("eye_open", -1),
     "AU6": ("corner_lift", +1), "AU12": ("corner_lift", +1), "AU15": ("corner_lift", -1),
+    "AU12R": ("corner_asymmetry", +1),  # one-sided smile (contempt); the vocabulary has no AU12L
     "AU20": ("mouth_width", +1), "AU14": ("mouth_width", -1), "AU23": ("mouth_width", -1),
     "AU10": ("upper_lip_to_nose", -1), "AU9": ("upper_lip_to_nose", -1),
     "AU25": ("lip_gap", +1), "AU26": ("lip_gap", +1),
@@ -94,7 +95,7 @@ def fit_aus(c: np.ndarray, aus: list[str] | None = None) -> dict[str, float]:
     if not aus:
         return {}
     g = expression.Geometry(c)
-    a = np.stack([expression._field(g, au, None)[:, :2].ravel() for au in aus], 1)
+    a = np.stack([expression.displacement(g, {au: 1.0})[:, :2].ravel() for au in aus], 1)
     b = (c - expression.model().mean)[:, :2].ravel()
     k = len(aus)
     w = nnls(np.vstack([a, np.sqrt(RIDGE) * np.eye(k)]), np.concatenate([b, np.zeros(k)]))

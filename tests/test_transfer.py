@@ -39,6 +39,9 @@ def test_fit_recovers_the_engines_own_aus():
     for au, v in truth.items():
         assert got.get(au, 0) == pytest.approx(v, abs=0.15), (au, got)
     assert not {"AU15", "AU4"} & set(got)
+    # A one-sided smile (contempt's AU12R) reads one-sided, not as a symmetric smile.
+    got = fit_aus(c + expression.displacement(expression.Geometry(c), {"AU12R": 0.6}))
+    assert got.get("AU12R", 0) == pytest.approx(0.6, abs=0.1) and "AU12" not in got
 
 
 def test_smiles_read_more_au12_than_neutral_faces():
