@@ -28,7 +28,7 @@ def test_quick_bench_writes_report(tmp_path):
     assert "failed" not in md, md
     # Every target row has a verdict; the baseline warps the same face the same way (Δ in gray levels).
     rows = [ln for ln in md.split("## Targets")[1].splitlines() if ln.startswith("| ") and "---" not in ln][1:]
-    assert len(rows) == 8 and all(re.search(r"\| (pass|\*\*FAIL\*\*|n/a) \|", r) for r in rows)
+    assert len(rows) == 10 and all(re.search(r"\| (pass|\*\*FAIL\*\*|n/a) \|", r) for r in rows)
     base = next(ln for ln in md.split("## Naive baseline")[1].splitlines() if ln.startswith("| 512 px"))
     assert float(base.strip("| ").split(" | ")[-1]) < 5
 
