@@ -47,7 +47,7 @@ def _cmd_edit(a) -> int:
 def _cmd_sheet(a) -> int:
     from .sheet import make_sheet
 
-    path = make_sheet(a.images, a.out, intensity=a.intensity, size=a.size)
+    path = make_sheet(a.images, a.out, intensity=a.intensity, size=a.size, zoom=a.zoom)
     print(path)
     return 0
 
@@ -170,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="out/sheet.png")
     s.add_argument("--intensity", type=float, default=1.0)
     s.add_argument("--size", type=int, default=256, help="tile size in pixels")
+    s.add_argument("--zoom", choices=["mouth", "eyes", "brows"],
+                   help="close-ups of one feature, a row per face, ungated (default photos: 6 London faces + t1.jpg)")
     s.set_defaults(func=_cmd_sheet)
     v = sub.add_parser("evaluate", help="edit every face to every target and report accuracy, identity, quality, time")
     v.add_argument("--images", required=True, help="folder of photos")

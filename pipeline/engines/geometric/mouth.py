@@ -88,7 +88,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     Returns the painted alpha (float32, region-sized) or None."""
     f = mouthbank.frame(dst_lm)
     gap = float((dst_lm[14, :2] - dst_lm[13, :2]) @ f.n) / max(iod_px, 1.0)  # < 0: lips pressed
-    if gap < CLOSED_GAP and teeth_showing(src_img, src_lm):
+    was = float((src_lm[14, :2] - src_lm[13, :2]) @ mouthbank.frame(src_lm).n) / max(iod_px, 1.0)
+    if closing(src_img, src_lm, was, gap):
         return _close_lips(warped, dst_lm, region, src_img, src_lm, iod_px)
     poly = dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
     alpha = _inside(poly, region, warped.shape[:2], max(1.0, FEATHER * f.width))
@@ -156,6 +157,9 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     hole = mouthbank.tooth_like(crop, np.array([_skin_brightness(src_img, src_lm)])) & (outer[y0:y1, x0:x1] > 0)
     gap = np.zeros(shape, np.uint8)
     cv2.fillPoly(gap, [np.round(dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2] - off).astype(np.int32)], 1)
+    # The sliver a pixel or so wider: on small or warm-lit faces not every tooth pixel reads as enamel.
+    k = 2 * max(1, round(0.015 * iod_px)) + 1
+    gap = cv2.dilate(gap, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     m = cv2.dilate((hole | (gap[y0:y1, x0:x1] > 0)).astype(np.uint8), np.ones((3, 3), np.uint8))
     crop[:] = cv2.inpaint(np.ascontiguousarray(crop), m, 3, cv2.INPAINT_TELEA)
     # The meeting line: midway between the inner lip edges, about 1% of the IOD wide.
@@ -164,7 +168,7 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     cv2.polylines(line, [np.round(mid * 16).astype(np.int32)], False, 1.0, max(1, round(0.012 * iod_px)),
                   cv2.LINE_AA, shift=4)
     line = cv2.GaussianBlur(line, (0, 0), max(0.6, 0.004 * iod_px))
-    crop[:] = np.clip(crop * (1 - 0.5 * line[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    crop[:] = np.clip(crop * (1 - 0.4 * line[..., None]) + 0.5, 0, 255).astype(np.uint8)
     out = np.zeros(shape, np.float32)
     out[y0:y1, x0:x1] = np.maximum(m, line > 0.01)
     return out
@@ -200,4 +204,10 @@ def teeth_showing(img: np.ndarray, lm: np.ndarray) -> bool:
 def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
     """Paint the opening when the lips open further than they were (stretching what was between
     them would stretch the teeth), or close from a smile that shows teeth (so none are left)."""
-    return dst_gap > src_gap + 0.01 or (dst_gap < CLOSED_GAP and teeth_showing(img, src_lm))
+    return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap)
+
+
+def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
+    """Whether the target closes the mouth over what was between the lips: parted lips (or
+    teeth) that end up (nearly) together."""
+    return dst_gap < CLOSED_GAP and (src_gap > dst_gap + 0.02 or teeth_showing(img, src_lm))
