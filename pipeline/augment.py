@@ -5,7 +5,8 @@
 `labels.csv` (output, source, face, emotion, intensity, verdict, identity, p_target, scores: the
 classifier's probabilities after the edit, JSON). The gate runs by default, so `verdict` says
 whether the edit read as the target and kept the person; rejected edits are written too, marked
-(filter on `verdict` to train on accepted ones only).
+(filter on `verdict` to train on accepted ones only). A photo without a face, or one that cannot
+be read, gets a row with verdict `no face` / `error` (the message in `scores`).
 
 - Resumable: a (source, emotion, intensity) already in labels.csv is skipped; each photo's rows
   are appended as soon as it is done, so an interrupted run loses at most the photos in flight.
@@ -26,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 from .emotions import check_intensity, normalize_emotion
-from .errors import InvalidRequest
+from .errors import InvalidRequest, MienError
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 COLUMNS = ["output", "source", "face", "emotion", "intensity", "verdict", "identity", "p_target", "scores"]
@@ -111,8 +112,11 @@ def process(job: dict, options: dict) -> list[dict]:
     from .editor import detect, edit
     from .imageio import load_image, save_image
 
-    loaded = load_image(job["path"])
-    _, faces = detect(loaded.rgb)
+    try:
+        loaded = load_image(job["path"])
+        _, faces = detect(loaded.rgb)
+    except MienError as e:  # one bad file must not stop a data set: recorded, and not retried
+        return [_row("", job["source"], -1, em, i, "error", "", "", str(e)) for em, i in job["todo"]]
     rows = []
     if not faces:  # recorded, so a resumed run does not try again
         return [_row("", job["source"], -1, e, i, "no face") for e, i in job["todo"]]

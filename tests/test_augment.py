@@ -24,6 +24,7 @@ def photos(tmp_path):
     shutil.copy(london("001"), d / "001.jpg")
     shutil.copy(london("021"), d / "sub" / "021.jpg")
     Image.new("RGB", (200, 200), (120, 120, 120)).save(d / "blank.png")  # no face in it
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     return d
 
 
@@ -35,11 +36,13 @@ def rows(out_dir):
 def test_labels_and_resume(photos, tmp_path):
     out = tmp_path / "out"
     r = augment(photos, out, ["happy", "sad"], [1.0], workers=1, progress=False)
-    assert r["photos"] == 3 and r["edits"] == 6 and r["images_written"] == 4
+    assert r["photos"] == 4 and r["edits"] == 8 and r["images_written"] == 4
     got = rows(out)
     assert list(got[0]) == ["output", "source", "face", "emotion", "intensity", "verdict", "identity", "p_target",
                             "scores"]
-    faces = [x for x in got if x["verdict"] != "no face"]
+    faces = [x for x in got if x["verdict"] not in ("no face", "error")]
+    broken = [x for x in got if x["source"] == "broken.jpg"]
+    assert [x["verdict"] for x in broken] == ["error", "error"] and broken[0]["scores"]
     assert {x["source"] for x in faces} == {"001.jpg", "sub/021.jpg"}
     assert [x["verdict"] for x in got if x["source"] == "blank.png"] == ["no face", "no face"]
     for x in faces:
@@ -54,8 +57,8 @@ def test_labels_and_resume(photos, tmp_path):
     assert mean_score("happy", "happy") > mean_score("sad", "happy") + 0.3
     assert mean_score("sad", "sad") > mean_score("happy", "sad") + 0.3
     again = augment(photos, out, ["happy", "sad"], [1.0, 0.5], workers=1, progress=False)
-    assert again["skipped"] == 6 and again["edits"] == 6  # only the new intensity is made
-    assert len(rows(out)) == 12 and len({(x["source"], x["emotion"], x["intensity"]) for x in rows(out)}) == 12
+    assert again["skipped"] == 8 and again["edits"] == 8  # only the new intensity is made
+    assert len(rows(out)) == 16 and len({(x["source"], x["emotion"], x["intensity"]) for x in rows(out)}) == 16
 
 
 def test_two_workers_write_the_same_images(photos, tmp_path):
@@ -99,8 +102,16 @@ def test_cli_augment(photos, tmp_path, capsys):
     assert r["images_written"] == 2 and all(x["output"].endswith(".png") for x in rows(out) if x["output"])
 
 
+@pytest.fixture
+def ray_local():
+    import ray
+
+    yield
+    ray.shutdown()  # do not leave a Ray instance running for the rest of the suite
+
+
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
-def test_ray_local_mode_matches_local(photos, tmp_path):
+def test_ray_local_mode_matches_local(photos, tmp_path, ray_local):
     a, b = tmp_path / "a", tmp_path / "b"
     augment(photos, a, ["angry"], [1.0], workers=1, gate="off", progress=False)
     r = augment(photos, b, ["angry"], [1.0], workers=1, gate="off", engine="ray", progress=False)
