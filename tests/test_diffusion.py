@@ -10,6 +10,7 @@ import math
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -157,6 +158,19 @@ def test_missing_weights_give_one_line_and_the_geometric_engine_keeps_working(tm
         with pytest.raises(EngineUnavailable, match=words) as e:
             d.DiffusionEngine(model=name)
         assert "\n" not in str(e.value)
+    # Online but no network: one quick probe, not the hub client's ~25 s of retries per file.
+    import httpx
+    import huggingface_hub
+
+    def unreachable(*a, **k):
+        raise httpx.ConnectError("Name or service not known")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "model_info", unreachable)
+    t = time.perf_counter()
+    with pytest.raises(EngineUnavailable, match="hub cannot be reached") as e:
+        d.DiffusionEngine(model="mien-tests/no-such-model")
+    assert "\n" not in str(e.value) and time.perf_counter() - t < 10
     rc = main(["edit", str(london("005")), "--engine", "diffusion", "--diffusion-model", str(tmp_path / "nope"),
                "--out", str(tmp_path / "x.png")])
     err = capsys.readouterr().err

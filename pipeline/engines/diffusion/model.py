@@ -129,14 +129,39 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def _local_or_snapshot(name: str, local_only: bool) -> Path:
-    """A local folder as it is; a hub id through the hub cache (downloaded unless offline)."""
+def source(name: str) -> tuple[str, bool]:
+    """(what `from_pretrained` gets, local_files_only): a folder as it is; a hub id from the cache
+    when offline or cached, else after one quick request that the hub is reachable and has it
+    (the hub client's own retries would wait ~25 s on a machine without a network)."""
     p = Path(name).expanduser()
     if p.is_dir():
-        return p
+        return str(p), True
+    import httpx
+    from huggingface_hub import model_info, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    if offline() or isinstance(try_to_load_from_cache(name, "model_index.json"), str):
+        return name, True
+    try:
+        model_info(name, timeout=10)
+    except GatedRepoError:
+        raise OSError(f"{name} is gated: accept its licence on the hub and log in (HF_TOKEN)") from None
+    except RepositoryNotFoundError:
+        raise OSError(f"there is no {name} on the Hugging Face hub (or it is private)") from None
+    except (httpx.HTTPError, OSError) as e:  # httpx's connection errors are not OSErrors
+        raise OSError(f"the Hugging Face hub cannot be reached ({e}); set HF_HUB_OFFLINE=1 and use a local folder "
+                      "or a cached model") from None
+    return name, False
+
+
+def _snapshot(name: str) -> Path:
+    """An adapter folder: local, or the hub snapshot (downloaded when `source` allows)."""
+    where, local_only = source(name)
+    if Path(where).is_dir():
+        return Path(where)
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(name, local_files_only=local_only))
+    return Path(snapshot_download(where, local_files_only=local_only))
 
 
 def load(model: str, adapter: str | None = None, device: str | None = None, dtype=None) -> Components:
@@ -148,7 +173,7 @@ def load(model: str, adapter: str | None = None, device: str | None = None, dtyp
 
     device = pick_device(device)
     dtype = dtype or (torch.float16 if device in ("cuda", "mps") else torch.float32)
-    local_only = offline() or Path(model).expanduser().is_dir()
+    model, local_only = source(model)
     kw = {"local_files_only": local_only}
     unet = UNet2DConditionModel.from_pretrained(model, subfolder="unet", torch_dtype=dtype, **kw)
     vae = AutoencoderKL.from_pretrained(model, subfolder="vae", torch_dtype=dtype, **kw)
@@ -161,7 +186,7 @@ def load(model: str, adapter: str | None = None, device: str | None = None, dtyp
     emb = EmotionEmbedding(text_encoder.config.hidden_size).to(device, dtype)
     c = Components(unet, vae, text_encoder, tokenizer, scheduler, emb, device, dtype)
     if adapter:
-        load_adapter(c, _local_or_snapshot(adapter, offline()))
+        load_adapter(c, _snapshot(adapter))
         c.adapter = adapter
     return c
 
