@@ -123,11 +123,19 @@ def test_edit_changes_only_the_face_oval_and_is_reproducible(diffusion, photo):
 
 def test_the_gate_judges_diffusion_results_unchanged(diffusion, photo):
     from pipeline import edit
+    from pipeline.gate import Check
 
     rgb, faces = photo
     f = edit(rgb, "happy", engine="diffusion", detections=faces, seed=0).faces[0]
     # A face of random-weight noise: the gate runs as for any engine and (rightly) rejects it.
     assert f.engine == "diffusion" and f.verdict == "rejected" and f.reason
+    # Retries ask the engine for its next request: the geometric policy, on the next seed.
+    g = edit(rgb, "happy", engine="diffusion", detections=faces, seed=0, auto_strength=True).faces[0]
+    assert g.engine == "diffusion" and g.attempts >= 2
+    missed = Check(False, "the smile is not clear enough", {"neutral": 0.9, "happy": 0.1}, 0.1, 0.9, True)
+    nxt = diffusion.next_request(RenderRequest("happy", 0.6, seed=7), missed)
+    assert (nxt.seed, nxt.attempt, nxt.intensity) == (8, 2, 0.85)  # the geometric policy: 0.6 x 1.25 + 0.1
+    assert diffusion.next_request(RenderRequest("happy", 1.5, seed=7), missed).seed == 8  # at the top: a new seed
 
 
 @pytest.mark.parametrize("channels, kind", [(9, "inpainting"), (4, "img2img")])
