@@ -210,4 +210,4 @@ def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap:
 def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
     """Whether the target closes the mouth over what was between the lips: parted lips (or
     teeth) that end up (nearly) together."""
-    return dst_gap < CLOSED_GAP and (src_gap > dst_gap + 0.02 or teeth_showing(img, src_lm))
+    return dst_gap < CLOSED_GAP and (src_gap > max(dst_gap, 0.0) + 0.03 or teeth_showing(img, src_lm))

@@ -23,6 +23,15 @@ def _bezier(p0, p1, p2, n=24):
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
 
 
+def _dense(pts: np.ndarray, n: int = 12) -> np.ndarray:
+    """At least `n` points along a polyline (so a 2-point line can taper)."""
+    if len(pts) >= n:
+        return pts
+    t = np.linspace(0, len(pts) - 1, n)
+    i = np.minimum(t.astype(int), len(pts) - 2)
+    return pts[i] + (t - i)[:, None] * (pts[i + 1] - pts[i])
+
+
 WORK_IOD = 96.0  # shading is drawn and blurred with at most this many pixels between the eyes
 
 
@@ -44,13 +53,19 @@ class _Canvas:
         """A fold along `pts` (image pixels). lit_side: unit-ish vector towards the highlight."""
         if strength <= 0:
             return
-        th = max(1, int(round(width * self.iod)))
+        th = max(1, round(width * self.iod))
+        pts = _dense(np.asarray(pts, np.float64))
+        # Strength tapers to the ends: a fold fades out, a stroke would stop.
+        taper = np.sin(np.linspace(0, np.pi, len(pts) - 1) * 0.9 + 0.05 * np.pi)
         p = np.round((pts - self.off) * self.scale * 16).astype(np.int32)
-        cv2.polylines(self.dark, [p], False, float(strength), th, cv2.LINE_AA, shift=4)
+        q = None
         if lit_side is not None:
             shift = np.asarray(lit_side) * width * 1.6 * self.iod
             q = np.round(((pts - self.off) * self.scale + shift) * 16).astype(np.int32)
-            cv2.polylines(self.light, [q], False, float(strength) * 0.45, th, cv2.LINE_AA, shift=4)
+        for k, t in enumerate(taper):
+            cv2.line(self.dark, tuple(p[k]), tuple(p[k + 1]), float(strength * t), th, cv2.LINE_AA, shift=4)
+            if q is not None:
+                cv2.line(self.light, tuple(q[k]), tuple(q[k + 1]), float(strength * t) * 0.45, th, cv2.LINE_AA, shift=4)
 
     def apply(self, rgb: np.ndarray) -> np.ndarray | None:
         """Multiply the lines' shading into `rgb` (uint8, full resolution, in place), blurring only
@@ -75,7 +90,11 @@ class _Canvas:
             touched_small = cv2.resize(touched_small.view(np.uint8), (fx1 - fx0, fy1 - fy0),
                                        interpolation=cv2.INTER_NEAREST).astype(bool)
         sub = rgb[fy0:fy1, fx0:fx1]
-        sub[:] = np.clip(sub * gain[..., None] + 0.5, 0, 255).astype(np.uint8)
+        out = sub * gain[..., None]
+        # A highlight brightens all channels together: where one would clip, scale the pixel
+        # instead, so lit skin keeps its hue (clipping drifts it to grey).
+        out *= np.minimum(1.0, 255.0 / np.maximum(out.max(-1, keepdims=True), 1.0))
+        sub[:] = (out + 0.5).astype(np.uint8)
         touched = np.zeros(self.full, bool)
         touched[fy0:fy1, fx0:fx1] = touched_small
         return touched
@@ -87,7 +106,16 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     w = {k: max(0.0, v) for k, v in weights.items()}
     cv = _Canvas(rgb.shape[:2], region, iod)
     p = lm[:, :2].astype(np.float32)
-    up = np.array([0.0, -1.0])
+    # The face's own axes (x along the eyes, y down the face): every offset below is in them, so
+    # the folds turn with a tilted head.
+    ex = p[263] - p[33]
+    ex = ex / max(float(np.hypot(*ex)), 1e-6)
+    ey = np.array([-ex[1], ex[0]], np.float32)
+
+    def v(a: float, b: float) -> np.ndarray:
+        return a * iod * ex + b * iod * ey
+
+    up = -ey
     # AU12R is the unilateral smile of contempt: the subject's left = the image's right.
     # AU10 (and AU9, which lifts the upper lip through the nose wings) deepens the same furrow, in
     # disgust without a smile (FACS manual, AU10 appearance changes).
@@ -95,16 +123,16 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     smiles = {"L": w.get("AU12", 0) + lift, "R": w.get("AU12", 0) + w.get("AU12R", 0) + lift}
     for side, (ala, corner) in {"L": (129, 61), "R": (358, 291)}.items():
         s = smiles[side]
-        out = np.sign(p[corner, 0] - p[1, 0])
+        out = float(np.sign((p[corner] - p[1]) @ ex))
         # Nasolabial fold: from just above and outside the nose wing, bowing out past the corner.
-        a = p[ala] + [out * 0.04 * iod, -0.03 * iod]
-        b = p[corner] + [out * 0.12 * iod, 0.1 * iod]
-        mid = (a + b) / 2 + [out * 0.07 * iod, 0]
-        cv.line(_bezier(a, mid, b), 0.13 * min(s, 1.5), 0.04, lit_side=[out, 0])
+        a = p[ala] + v(out * 0.04, -0.03)
+        b = p[corner] + v(out * 0.12, 0.1)
+        mid = (a + b) / 2 + v(out * 0.07, 0)
+        cv.line(_bezier(a, mid, b), 0.13 * min(s, 1.5), 0.04, lit_side=out * ex)
         # Crow's feet: three short rays from the outer eye corner.
         eye_outer = p[33] if side == "L" else p[263]
         for ang in (-0.35, 0.0, 0.35):
-            d = np.array([out * np.cos(ang), np.sin(ang)])
+            d = v(out * np.cos(ang), np.sin(ang)) / iod
             ray = np.stack([eye_outer + d * 0.07 * iod, eye_outer + d * 0.16 * iod])
             cv.line(ray, 0.1 * min(w.get("AU6", 0), 1.5), 0.01)
     brow_raise = w.get("AU1", 0) * 0.7 + w.get("AU2", 0) * 0.5
@@ -112,37 +140,34 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
         brows = np.concatenate([p[[70, 63, 105, 66, 107]], p[[336, 296, 334, 293, 300]]])
         top = p[10]
         for k, f in enumerate((0.28, 0.48, 0.68)):
-            y = brows[:, 1] + (top[1] - brows[:, 1]) * f
-            xs = brows[:, 0]
-            span = np.stack([xs, y], 1)
-            span = span[np.argsort(span[:, 0])]
+            span = brows + ((top - brows) @ ey)[:, None] * f * ey  # part-way up the forehead
+            span = span[np.argsort(span @ ex)]
             cv.line(span, 0.08 * min(brow_raise, 1.5) * (1 - 0.2 * k), 0.02, lit_side=up)
     if w.get("AU4", 0) > 0:
-        for a_i, b_i in ((107, 55), (336, 285)):
+        # Corrugator furrows: short, slightly oblique lines just inside each brow's head, shallower
+        # towards their ends (a fold, not a painted bar).
+        for a_i, b_i, side in ((107, 55, -1), (336, 285, 1)):
             c = (p[a_i] + p[b_i]) / 2
-            toward = p[9] - c
-            base = c + toward * 0.35
-            cv.line(np.stack([base + [0, -0.07 * iod], base + [0, 0.08 * iod]]), 0.14 * min(w["AU4"], 1.5), 0.03)
+            base = c + (p[9] - c) * 0.35
+            line = _bezier(base + v(side * 0.015, 0.07), base + v(side * 0.005, 0), base + v(0, -0.08))
+            cv.line(line, 0.12 * min(w["AU4"], 1.5), 0.018, lit_side=side * ex)
         # procerus: the brows pulled down also bunch the skin across the root of the nose.
         root = p[168] + (p[6] - p[168]) * 0.5
-        cv.line(_bezier(root - [0.08 * iod, 0], root - [0, 0.015 * iod], root + [0.08 * iod, 0]),
+        cv.line(_bezier(root - v(0.08, 0), root - v(0, 0.015), root + v(0.08, 0)),
                 0.08 * min(w["AU4"], 1.5), 0.015, lit_side=up)
     if w.get("AU9", 0) > 0:
         s9 = min(w["AU9"], 1.5)
         for f in (0.35, 0.5, 0.65):
             c = p[168] + (p[4] - p[168]) * f * 0.6
-            cv.line(np.stack([c - [0.09 * iod, 0], c + [0, 0.015 * iod], c + [0.09 * iod, 0]]),
-                    0.16 * s9, 0.01, lit_side=up)
+            cv.line(np.stack([c - v(0.09, 0), c + v(0, 0.015), c + v(0.09, 0)]), 0.16 * s9, 0.01, lit_side=up)
         # The "bunny lines": short oblique wrinkles down the sides of the nose, from the bridge
         # towards the inner cheeks.
         for side in (-1, 1):
             for f in (0.45, 0.62):
                 c = p[168] + (p[4] - p[168]) * f
-                a = c + [side * 0.07 * iod, -0.03 * iod]
-                b = c + [side * 0.17 * iod, 0.05 * iod]
-                cv.line(np.stack([a, b]), 0.13 * s9, 0.012, lit_side=up)
+                cv.line(np.stack([c + v(side * 0.07, -0.03), c + v(side * 0.17, 0.05)]), 0.13 * s9, 0.012, lit_side=up)
     chin = w.get("AU17", 0) + 0.5 * w.get("AU15", 0)
     if chin > 0:
         c = (p[17] + p[152]) / 2 - (p[152] - p[17]) * 0.15
-        cv.line(_bezier(c - [0.2 * iod, -0.03 * iod], c, c + [0.2 * iod, 0.03 * iod]), 0.15 * min(chin, 1.5), 0.02)
+        cv.line(_bezier(c - v(0.2, -0.03), c, c + v(0.2, 0.03)), 0.15 * min(chin, 1.5), 0.02)
     return cv.apply(rgb)

@@ -158,7 +158,15 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
     eyes = src[263, :2] - src[33, :2]
     down = np.array([-eyes[1], eyes[0]]) / max(iod, 1e-6)
     band = HULL_BAND * iod + max(0.0, float((dst[152, :2] - src[152, :2]) @ down))
-    fade = np.clip(1 - _outside_distance(ident.reshape(-1, 2), hull).reshape(ny, nx) / band, 0, 1)
+    # Exact distances only where the fade is partial: nodes inside the hull's raster are 0, and the
+    # raster's (blocky) distance picks the few in the band.
+    inside = np.zeros((ny, nx), np.uint8)
+    cv2.fillConvexPoly(inside, np.round((hull - origin) / step * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    rough = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3) * step
+    near = (rough > 0) & (rough < band + 2 * step)
+    dist = np.where(inside > 0, 0.0, np.inf)
+    dist[near] = _outside_distance(ident[near], hull)
+    fade = np.clip(1 - dist / band, 0, 1)
     fade = (fade * fade * (3 - 2 * fade)).astype(np.float32)
     nodes = (ident + (nodes - ident) * fade[..., None]).astype(np.float32)
     moved_nodes = (np.abs(nodes - ident) > 1e-3).any(-1).astype(np.uint8)
