@@ -197,8 +197,13 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             # Strongest at the inner ends and falling off fast along the brow: the oblique "V" of a
             # frown rather than a uniformly lowered brow.
             w = _bump(p, g.brow_inner[s], 0.24, 0.22) * (0.3 + 0.7 * g.above_lids) * upper_face
-            d[:, 1] += 0.085 * w
-            d[:, 0] -= sgn[s] * 0.04 * w
+            # The brows move, the skin between them mostly bunches (the furrows): the pull fades
+            # towards the midline, where both sides' bumps added up and folded the glabella over
+            # the nasal root, so the fold check scaled every anger down (all 34 tune faces, to
+            # 0.45-0.7 of the request).
+            inward = np.clip(np.abs(p[:, 0] - g.mouth_cx) / abs(g.brow_inner[s][0] - g.mouth_cx), 0.0, 1.0)
+            d[:, 1] += 0.085 * w * (0.3 + 0.7 * inward)
+            d[:, 0] -= sgn[s] * 0.04 * w * inward
         elif au in ("AU5", "AU7", "AU43"):
             up, lo = (LID_UP_L, LID_LO_L) if s == "L" else (LID_UP_R, LID_LO_R)
             prof = np.array([0.4, 0.75, 0.95, 1.0, 0.95, 0.75, 0.4])
@@ -217,7 +222,9 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             # Measured smile, split at the nose: cheeks and lids (AU6) vs mouth and lower face (AU12).
             upper = _ramp(-(p[:, 1] - 0.62), -0.08, 0.08)
             part = upper if au == "AU6" else 1 - upper
-            f = SMILE_GAIN * m.smile * part[:, None]
+            # The measured field also moves the silhouette (cheek bulges differ from face to face),
+            # where thin triangles flipped and the fold check scaled 16 of 34 tune smiles back.
+            f = SMILE_GAIN * m.smile * (part * (1 - _ramp(np.abs(p[:, 0]), 0.8, 1.05)))[:, None]
             if au == "AU12":
                 # The measured smiles part the lips too (the upper lip rises with the corners);
                 # AU12 alone keeps them together, so the lower lip follows. Parting is AU25's job.
