@@ -7,6 +7,7 @@ with `save_pretrained` and loads them back through the engine's own `from_pretra
 that real weights would give (docs/diffusion.md)."""
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,10 @@ from .conftest import LONDON, london
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
+
+
+# accelerate fixes the mixed precision once per process, so every training run here uses the same.
+PRECISION = "bf16"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -139,14 +144,23 @@ def test_the_gate_judges_diffusion_results_unchanged(diffusion, photo):
 
 
 @pytest.mark.parametrize("channels, kind", [(9, "inpainting"), (4, "img2img")])
-def test_the_other_sd_families_render_too(tmp_path, photo, channels, kind):
+def test_the_other_sd_families_render_and_train_too(tmp_path, photo, channels, kind):
     from pipeline.engines.diffusion import DiffusionEngine
+    from pipeline.engines.diffusion.train import train
 
     rgb, faces = photo
-    eng = DiffusionEngine(model=str(build_tiny_model(tmp_path, channels)))
+    model = build_tiny_model(tmp_path, channels)
+    eng = DiffusionEngine(model=str(model))
     a, b = (eng.render(rgb, rgb, faces[0], RenderRequest("sad", 0.8, seed=3)) for _ in range(2))
     assert eng.components.kind == kind and np.array_equal(a.pixels, b.pixels)
     assert np.any(a.pixels != rgb[a.region[1]:a.region[3], a.region[0]:a.region[2]])
+    data = tmp_path / "pairs"
+    data.mkdir()
+    for kind_ in ("neutral", "happy"):
+        shutil.copy(london("021", kind_), data)
+    r = train(data, str(model), tmp_path / "adapter", steps=1, batch_size=1, checkpoint_every=0,
+              mixed_precision=PRECISION, progress=False)
+    assert r["pairs"] == 1 and math.isfinite(r["loss"])
 
 
 def test_missing_weights_give_one_line_and_the_geometric_engine_keeps_working(tmp_path, capsys, monkeypatch):
@@ -226,12 +240,13 @@ def test_train_saves_an_adapter_that_resumes_reloads_and_changes_the_output(tmp_
             shutil.copy(LONDON / f"{i}_{kind}.jpg", data)
     out = tmp_path / "adapter"
     rc = main(["train", str(data), "--model", str(tiny_model), "--out", str(out), "--steps", "2", "--batch-size", "2",
-               "--lr", "1e-2", "--checkpoint-every", "1", "--device", "cpu"])
+               "--lr", "1e-2", "--checkpoint-every", "1", "--device", "cpu", "--mixed-precision", PRECISION,
+               "--gradient-checkpointing"])
     assert rc == 0 and "adapter after 2 steps on 3 pairs" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} >= {"pytorch_lora_weights.safetensors", "emotion_embedding.safetensors",
                                               "mien_adapter.json", "checkpoint-1", "checkpoint-2"}
     r = train(data, str(tiny_model), out, steps=4, batch_size=2, lr=1e-2, checkpoint_every=2, resume=True,
-              progress=False)
+              mixed_precision=PRECISION, progress=False)
     assert r["start"] == 2 and len(r["losses"]) == 2 and all(math.isfinite(v) for v in r["losses"])
     assert json.loads((out / "mien_adapter.json").read_text())["steps"] == 4
 
@@ -252,3 +267,13 @@ def test_importing_mien_and_editing_geometrically_never_imports_torch():
             "print(heavy); sys.exit(1 if heavy else 0)")
     p = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_the_denoising_loop_runs_under_spaces_gpu_when_spaces_is_installed(tmp_path):
+    # A stand-in `spaces` package (the real one only works on Hugging Face's machines) that marks
+    # what its GPU decorator wrapped.
+    (tmp_path / "spaces.py").write_text("def GPU(fn):\n    fn.on_zero_gpu = True\n    return fn\n")
+    code = "import pipeline.engines.diffusion.model as m; print(getattr(m.generate, 'on_zero_gpu', False))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    p = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, env=env)
+    assert p.stdout.strip().splitlines()[-1] == "True", p.stderr

@@ -106,9 +106,18 @@ class Components:
     def encode_image(self, rgb: np.ndarray | torch.Tensor, scaled: bool) -> torch.Tensor:
         """Latents of (B, H, W, 3) uint8 crops: the distribution's mode; `scaled` = times the VAE's
         scaling factor (denoised latents are; InstructPix2Pix's conditioning latents are not)."""
-        x = to_tensor(rgb).to(self.device, self.vae.dtype)
-        z = self.vae.encode(x).latent_dist.mode()
+        return self._encode(to_tensor(rgb), scaled)
+
+    def _encode(self, x: torch.Tensor, scaled: bool) -> torch.Tensor:
+        z = self.vae.encode(x.to(self.device, self.vae.dtype)).latent_dist.mode()
         return z * self.vae.config.scaling_factor if scaled else z
+
+    def inpaint_condition(self, rgb, masks) -> torch.Tensor:
+        """SD inpainting's extra UNet inputs for (B, H, W, 3) crops and (B, H, W) masks (1 = repaint):
+        the mask at latent size and the latents of the crop with that part blanked to grey."""
+        m = torch.as_tensor(np.asarray(masks), dtype=torch.float32)[:, None]
+        masked = self._encode(to_tensor(rgb) * (m < 0.5), scaled=True)
+        return torch.cat([torch.nn.functional.interpolate(m, size=masked.shape[-2:]).to(masked), masked], 1)
 
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         x = self.vae.decode(latents / self.vae.config.scaling_factor).sample
@@ -261,14 +270,7 @@ def generate(c: Components, crop: np.ndarray, mask: np.ndarray, emotion: str, in
         text = torch.cat([cond, uncond, uncond])
     else:
         text = torch.cat([cond, uncond])
-        if kind == "inpainting":
-            m = torch.as_tensor(mask, dtype=torch.float32)[None, None]
-            keep = torch.as_tensor(crop)[None].permute(0, 3, 1, 2) * (m < 0.5)
-            masked = c.encode_image(keep.permute(0, 2, 3, 1), scaled=True)
-            m_lat = torch.nn.functional.interpolate(m, size=init.shape[-2:]).to(c.device, init.dtype)
-            extra = torch.cat([m_lat, masked], 1).repeat(2, 1, 1, 1)
-        else:
-            extra = None
+        extra = c.inpaint_condition(crop[None], mask[None]).repeat(2, 1, 1, 1) if kind == "inpainting" else None
     n = text.shape[0]
     for t in timesteps:
         x = sched.scale_model_input(torch.cat([latents] * n), t)

@@ -86,21 +86,24 @@ def read_pairs(root: Path) -> list[Pair]:
     return pairs
 
 
-def face_crops(pairs: list[Pair], size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(N, size, size, 3) uint8 source and target crops; a pair whose face is not found is an error."""
+def face_crops(pairs: list[Pair], size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, size, size, 3) uint8 source and target crops and the (N, size, size) float32 face-oval
+    alphas of the sources (what the inpainting family repaints); a face not found is an error."""
     from ...editor import detect
-    from . import face_crop
+    from . import face_alpha, face_crop
 
-    def crop(path: Path, index: int) -> np.ndarray:
+    def crop(path: Path, index: int) -> tuple[np.ndarray, np.ndarray]:
         rgb, faces = detect(path)
         if index >= len(faces) or faces[index].landmarks is None:
             raise InvalidRequest(f"No face {index} in {path}: remove the pair or fix the photo.")
-        x0, y0, x1, y1 = face_crop(faces[index].landmarks, rgb.shape[:2])
-        return cv2.resize(rgb[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
+        box = face_crop(faces[index].landmarks, rgb.shape[:2])
+        x0, y0, x1, y1 = box
+        alpha = cv2.resize(face_alpha(faces[index].landmarks, box), (size, size), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(rgb[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA), alpha
 
-    src = np.stack([crop(p.source, p.face) for p in pairs])
-    dst = np.stack([crop(p.target, p.face) for p in pairs])
-    return src, dst
+    src, masks = zip(*(crop(p.source, p.face) for p in pairs))
+    dst = [crop(p.target, p.face)[0] for p in pairs]
+    return np.stack(src), np.stack(dst), np.stack(masks)
 
 
 def _latest_checkpoint(out: Path) -> Path | None:
@@ -112,7 +115,8 @@ def train(data: Path, model: str, out: Path, steps: int = 1000, batch_size: int 
           rank: int = 8, mixed_precision: str = "no", gradient_checkpointing: bool = False,
           checkpoint_every: int = 500, resume: bool = False, seed: int = 0, device: str | None = None,
           progress: bool = True) -> dict:
-    """Train the adapter; returns {"steps", "loss" (last), "losses", "pairs", "out"}."""
+    """Train the adapter; returns {"steps", "start", "loss" (last), "losses", "pairs", "out"}.
+    accelerate allows one `mixed_precision` per process: a second call must use the same."""
     import torch
     from accelerate import Accelerator
     from diffusers import DDPMScheduler
@@ -136,9 +140,12 @@ def train(data: Path, model: str, out: Path, steps: int = 1000, batch_size: int 
     opt = torch.optim.AdamW(params, lr=lr)
     noise_sched = DDPMScheduler.from_config(c.scheduler.config)
 
-    src_rgb, dst_rgb = face_crops(pairs, c.size)
+    src_rgb, dst_rgb, masks = face_crops(pairs, c.size)
     with torch.no_grad():  # the frozen parts run once: latents and prompt embeddings per pair
-        src = torch.cat([c.encode_image(x[None], scaled=c.kind != "instruct-pix2pix") for x in src_rgb])
+        if c.kind == "inpainting":  # the source's surroundings, its face blanked for the target's
+            src = torch.cat([c.inpaint_condition(x[None], a[None]) for x, a in zip(src_rgb, masks)])
+        else:
+            src = torch.cat([c.encode_image(x[None], scaled=c.kind != "instruct-pix2pix") for x in src_rgb])
         dst = torch.cat([c.encode_image(x[None], scaled=True) for x in dst_rgb])
         texts = torch.cat([c.encode_text([m.prompt_for(p.emotion, p.intensity)]) for p in pairs])
         empty = c.encode_text([""])
@@ -176,8 +183,8 @@ def train(data: Path, model: str, out: Path, steps: int = 1000, batch_size: int 
         x = noisy
         if c.kind == "instruct-pix2pix":
             x = torch.cat([noisy, src[idx] * keep_img[:, None, None, None]], 1)
-        elif c.kind == "inpainting":  # target's face repainted in the source's surroundings
-            x = torch.cat([noisy, torch.ones_like(noisy[:, :1]), src[idx]], 1)
+        elif c.kind == "inpainting":
+            x = torch.cat([noisy, src[idx]], 1)
         with acc.autocast():
             pred = unet(x, t, encoder_hidden_states=text).sample
         goal = noise_sched.get_velocity(target, noise, t) if noise_sched.config.prediction_type == "v_prediction" else noise
