@@ -63,8 +63,10 @@ RECIPES: dict[str, dict[str, float]] = {
     # Anger (4+5+7+23/24, EMFACS): brows pulled down and together in a "V", glaring lids (a wide
     # upper lid over tense lower lids), lips pressed with the corners down and the chin pushed up
     # (15+17, the closed-mouth variant); a little 9/10 flares the nostrils and tenses the nasolabial
-    # furrow, as in a glare. Without 15 the ensemble read half of them neutral.
-    "angry": {"AU4": 2.4, "AU5": 1.4, "AU7": 1.3, "AU9": 1.0, "AU10": 0.5, "AU15": 1.1, "AU17": 1.0,
+    # furrow, as in a glare. Without 15 the ensemble read half of them neutral. 4 and 5 are as
+    # strong as the skin between brow and lid allows without folding (stronger ones were scaled
+    # back with the whole recipe by the fold check, and read no better).
+    "angry": {"AU4": 2.0, "AU5": 1.0, "AU7": 1.3, "AU9": 1.0, "AU10": 0.5, "AU15": 1.1, "AU17": 1.0,
               "AU23": 1.2, "AU24": 0.8},
     # Disgust vs anger: the nose wrinkle and raised upper lip lead; the lower lids and cheeks push
     # up (6+7: the eyes narrow from below); the brows lower a little (4). The mouth stays closed,
@@ -196,7 +198,7 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             upper_face = _ramp(g.eye_centre[s][1] - p[:, 1], -0.01, 0.03)
             # Strongest at the inner ends and falling off fast along the brow: the oblique "V" of a
             # frown rather than a uniformly lowered brow.
-            w = _bump(p, g.brow_inner[s], 0.24, 0.22) * (0.3 + 0.7 * g.above_lids) * upper_face
+            w = _bump(p, g.brow_inner[s], 0.24, 0.22) * (0.5 + 0.5 * g.above_lids) * upper_face
             # The brows move, the skin between them mostly bunches (the furrows): the pull fades
             # towards the midline, where both sides' bumps added up and folded the glabella over
             # the nasal root, so the fold check scaled every anger down (all 34 tune faces, to
@@ -270,8 +272,10 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             d[:, 1] += 0.015 * w
         elif au in ("AU23", "AU24"):
             # Lips thin and press: outer contours move towards the line between the lips.
+            # The pull fades with the distance from that line (a hard edge at 0.25 IOD tore the skin
+            # there and the fold check scaled the whole anger back).
             to_line = g.mouth_line - p[:, 1]
-            w = g.near_mouth * (np.abs(to_line) < 0.25)
+            w = g.near_mouth * np.clip(1 - np.abs(to_line) / 0.25, 0.0, 1.0)
             d[:, 1] += (0.25 if au == "AU23" else 0.35) * to_line * w
             w_c = _bump(p, g.mouth_corner[s], 0.1, 0.1)
             d[:, 0] -= sgn[s] * 0.02 * w_c
