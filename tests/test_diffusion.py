@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import cv2
 import numpy as np
 import pytest
 
@@ -105,6 +106,24 @@ def test_tiny_checkpoint_reloads_from_disk_as_an_instruct_pix2pix_model(diffusio
     assert c.kind == "instruct-pix2pix" and c.unet.config.in_channels == 8 and c.size == 32
     assert c.device == "cpu" and c.dtype == torch.float32
     assert "diffusion:" in diffusion.describe() and "instruct-pix2pix" in diffusion.describe()
+
+
+def test_from_pure_noise_the_loop_equals_diffusers_instruct_pix2pix_pipeline(diffusion, tiny_model, photo):
+    from diffusers import StableDiffusionInstructPix2PixPipeline
+    from PIL import Image
+
+    from pipeline.engines.diffusion import model as m
+
+    c = diffusion.components  # the engine's own loop, run from pure noise as the pipeline always is
+    crop = cv2.resize(photo[0], (c.size, c.size), interpolation=cv2.INTER_AREA)
+    ours = m.generate(c, crop, np.ones(crop.shape[:2], np.float32), "happy", 1.0, seed=5, steps=4, strength=1.0)
+    pipe = StableDiffusionInstructPix2PixPipeline.from_pretrained(
+        tiny_model, local_files_only=True, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    cond, uncond = m.conditioning(c, "happy", 1.0)
+    ref = pipe(prompt_embeds=cond, negative_prompt_embeds=uncond, image=Image.fromarray(crop), num_inference_steps=4,
+               guidance_scale=7.5, image_guidance_scale=1.5, generator=torch.Generator().manual_seed(5),
+               output_type="np").images[0]
+    assert ours.std() > 10 and np.abs((ref * 255).round().astype(int) - ours).max() <= 1
 
 
 def test_edit_changes_only_the_face_oval_and_is_reproducible(diffusion, photo):
