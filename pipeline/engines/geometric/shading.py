@@ -4,7 +4,8 @@ Each cue is a soft curve placed on the destination landmarks, drawn once into a 
 (anti-aliased polyline + Gaussian blur), and applied as a multiplicative darkening with a faint
 highlight just beside it (a fold has a lit side). Strength follows the AU weights, so intensity 0
 draws nothing. Widths and offsets scale with the face (IOD in pixels).
-- AU12/AU6 (smile): nasolabial folds from the nose wings to beyond the mouth corners; crow's feet.
+- AU12/AU6 (smile): measured, not drawn: the London smiles' own shading as a ratio map
+  (`foldmap`: nasolabial folds, raised cheeks, crow's feet); drawn folds only without the map.
 - AU1/AU2 (raised brows): horizontal forehead lines.
 - AU4 (lowered brows): vertical furrows between the brows.
 - AU9 (nose wrinkle): short lines across the nose bridge.
@@ -15,6 +16,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from . import foldmap
+from .expression import SMILE_GAIN
 from .warp import Region
 
 
@@ -56,7 +59,7 @@ class _Canvas:
         th = max(1, round(width * self.iod))
         pts = _dense(np.asarray(pts, np.float64))
         # Strength tapers to the ends: a fold fades out, a stroke would stop.
-        taper = np.sin(np.linspace(0, np.pi, len(pts) - 1) * 0.9 + 0.05 * np.pi)
+        taper = np.minimum(1.0, 2.5 * np.sin(np.linspace(0, np.pi, len(pts) - 1) * 0.9 + 0.05 * np.pi))
         p = np.round((pts - self.off) * self.scale * 16).astype(np.int32)
         q = None
         if lit_side is not None:
@@ -120,9 +123,15 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     # AU10 (and AU9, which lifts the upper lip through the nose wings) deepens the same furrow, in
     # disgust without a smile (FACS manual, AU10 appearance changes).
     lift = 0.8 * w.get("AU10", 0) + 0.5 * w.get("AU9", 0)
-    smiles = {"L": w.get("AU12", 0) + lift, "R": w.get("AU12", 0) + w.get("AU12R", 0) + lift}
+    smiles = {"L": w.get("AU12", 0), "R": w.get("AU12", 0) + w.get("AU12R", 0)}
+    # The smile's own shading is measured (foldmap: London neutral -> smile pairs), in units of the
+    # mean measured smile, which AU6/AU12 = 1 doubles (SMILE_GAIN). Drawn folds are the fallback
+    # without the map, and what AU9/AU10 add to the nasolabial furrow.
+    measured = foldmap.render(rgb, lm, np.array([region.x0, region.y0]), SMILE_GAIN * min(w.get("AU6", 0), 1.5),
+                              {k: SMILE_GAIN * min(v, 1.5) for k, v in smiles.items()})
+    drawn_smile = measured is None and foldmap.fold_map() is None
     for side, (ala, corner) in {"L": (129, 61), "R": (358, 291)}.items():
-        s = smiles[side]
+        s = (smiles[side] if drawn_smile else 0.0) + lift
         out = float(np.sign((p[corner] - p[1]) @ ex))
         # Nasolabial fold: from just above and outside the nose wing, bowing out past the corner.
         a = p[ala] + v(out * 0.04, -0.03)
@@ -134,7 +143,7 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
         for ang in (-0.35, 0.0, 0.35):
             d = v(out * np.cos(ang), np.sin(ang)) / iod
             ray = np.stack([eye_outer + d * 0.07 * iod, eye_outer + d * 0.16 * iod])
-            cv.line(ray, 0.1 * min(w.get("AU6", 0), 1.5), 0.01)
+            cv.line(ray, 0.1 * min(w.get("AU6", 0), 1.5) * drawn_smile, 0.01)
     brow_raise = w.get("AU1", 0) * 0.7 + w.get("AU2", 0) * 0.5
     if brow_raise > 0:
         brows = np.concatenate([p[[70, 63, 105, 66, 107]], p[[336, 296, 334, 293, 300]]])
@@ -150,7 +159,7 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
             c = (p[a_i] + p[b_i]) / 2
             base = c + (p[9] - c) * 0.35
             line = _bezier(base + v(side * 0.015, 0.07), base + v(side * 0.005, 0), base + v(0, -0.08))
-            cv.line(line, 0.12 * min(w["AU4"], 1.5), 0.018, lit_side=side * ex)
+            cv.line(line, 0.14 * min(w["AU4"], 1.5), 0.026, lit_side=side * ex)
         # procerus: the brows pulled down also bunch the skin across the root of the nose.
         root = p[168] + (p[6] - p[168]) * 0.5
         cv.line(_bezier(root - v(0.08, 0), root - v(0, 0.015), root + v(0.08, 0)),
@@ -170,4 +179,7 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     if chin > 0:
         c = (p[17] + p[152]) / 2 - (p[152] - p[17]) * 0.15
         cv.line(_bezier(c - v(0.2, -0.03), c, c + v(0.2, 0.03)), 0.15 * min(chin, 1.5), 0.02)
-    return cv.apply(rgb)
+    drawn = cv.apply(rgb)
+    if measured is None or drawn is None:
+        return drawn if measured is None else measured
+    return drawn | measured
