@@ -216,6 +216,10 @@ def test_missing_weights_give_one_line_and_the_geometric_engine_keeps_working(tm
                "--out", str(tmp_path / "x.png")])
     err = capsys.readouterr().err
     assert rc == 1 and err.count("\n") == 1 and "does not exist" in err and not (tmp_path / "x.png").exists()
+    rc = main(["train", str(LONDON), "--model", "mien-tests/no-such-model", "--out", str(tmp_path / "a"),
+               "--mixed-precision", PRECISION])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.count("\n") == 1 and "could not be loaded" in err
     d._options.clear()
     d.configure()
     assert edit(london("005"), "happy", engine="geometric", gate=False).faces[0].engine == "geometric"

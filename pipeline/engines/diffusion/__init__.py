@@ -80,6 +80,22 @@ def face_alpha(landmarks: np.ndarray, box: tuple[int, int, int, int]) -> np.ndar
     return a
 
 
+def load_components(model: str, adapter: str | None = None, device: str | None = None, dtype=None):
+    """`model.load` with every way it can fail (packages, files, hub) as one `EngineUnavailable` line."""
+    try:
+        from . import model as m
+    except ImportError as e:
+        raise EngineUnavailable(f"The diffusion engine needs the '{e.name}' package, which is not installed "
+                                "(pip install -r requirements.txt).") from None
+    try:
+        return m.load(model, adapter, device, dtype)
+    except (OSError, ValueError, KeyError) as e:  # hub and diffusers report missing files this way
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        hint = " (offline: HF_HUB_OFFLINE is set, so nothing is downloaded)" if m.offline() else ""
+        raise EngineUnavailable(f"The diffusion model '{model}'{' with adapter ' + repr(adapter) if adapter else ''} "
+                                f"could not be loaded{hint}: {reason[:200]}") from None
+
+
 def _union(a, b):
     return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
@@ -101,20 +117,10 @@ class DiffusionEngine:
         self.strength = float(_setting("strength", 0.75))
         self.guidance = float(_setting("guidance", 7.5))
         self._lock = threading.Lock()
-        try:
-            from . import model as m
-        except ImportError as e:
-            raise EngineUnavailable(f"The diffusion engine needs the '{e.name}' package, which is not installed "
-                                    "(pip install -r requirements.txt).") from None
-        self._m = m
-        try:
-            self.components = m.load(self.model_name, self.adapter_name, device or _setting("device"))
-        except (OSError, ValueError, KeyError) as e:  # hub and diffusers report missing files this way
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            hint = " (offline: HF_HUB_OFFLINE is set, so nothing is downloaded)" if m.offline() else ""
-            raise EngineUnavailable(f"The diffusion model '{self.model_name}'"
-                                    f"{' with adapter ' + repr(self.adapter_name) if self.adapter_name else ''} "
-                                    f"could not be loaded{hint}: {reason[:200]}") from None
+        self.components = load_components(self.model_name, self.adapter_name, device or _setting("device"))
+        from . import model
+
+        self._m = model
 
     def render(self, image: np.ndarray, base: np.ndarray, face: Face, request: RenderRequest) -> Rendered:
         from ... import paste

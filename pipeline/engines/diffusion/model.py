@@ -138,7 +138,7 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
-def source(name: str) -> tuple[str, bool]:
+def source(name: str, marker: str = "unet/config.json") -> tuple[str, bool]:
     """(what `from_pretrained` gets, local_files_only): a folder as it is; a hub id from the cache
     when offline or cached, else after one quick request that the hub is reachable and has it
     (the hub client's own retries would wait ~25 s on a machine without a network)."""
@@ -149,7 +149,8 @@ def source(name: str) -> tuple[str, bool]:
     from huggingface_hub import model_info, try_to_load_from_cache
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    if offline() or isinstance(try_to_load_from_cache(name, "model_index.json"), str):
+    # `marker`: a file that loading fetches (by subfolder, model_index.json never is).
+    if offline() or isinstance(try_to_load_from_cache(name, marker), str):
         return name, True
     try:
         model_info(name, timeout=10)
@@ -165,7 +166,7 @@ def source(name: str) -> tuple[str, bool]:
 
 def _snapshot(name: str) -> Path:
     """An adapter folder: local, or the hub snapshot (downloaded when `source` allows)."""
-    where, local_only = source(name)
+    where, local_only = source(name, LORA_FILE)
     if Path(where).is_dir():
         return Path(where)
     from huggingface_hub import snapshot_download

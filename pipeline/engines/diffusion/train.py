@@ -124,13 +124,14 @@ def train(data: Path, model: str, out: Path, steps: int = 1000, batch_size: int 
     from peft.utils import set_peft_model_state_dict
     from tqdm.auto import tqdm
 
+    from . import load_components
     from . import model as m
 
     pairs = read_pairs(data)
     out = Path(out)
     cpu = (device or "").startswith("cpu") or m.pick_device(device) == "cpu"
     acc = Accelerator(mixed_precision=mixed_precision, cpu=cpu)
-    c = m.load(model, device=str(acc.device), dtype=torch.float32)  # fp32 master weights; accelerate autocasts
+    c = load_components(model, device=str(acc.device), dtype=torch.float32)  # fp32 master weights; accelerate autocasts
     unet, emb = c.unet, c.embedding
     unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=m.LORA_TARGETS))
     if gradient_checkpointing:
