@@ -59,7 +59,7 @@ def test_neutral_from_a_real_smile_closes_the_lips_and_takes_the_smile_away(land
     b, a = _change(lm, "neutral")
     lo, mid, hi = ex.model().neutral_range["corner_lift"]
     if b["corner_lift"] > hi:  # a real smile: corners down into the range of real neutral faces, not sad
-        assert lo - 0.01 <= a["corner_lift"] <= mid
+        assert lo - 0.02 <= a["corner_lift"] <= mid
     else:  # a smile too faint to read (005) is left as it is
         assert abs(a["corner_lift"] - b["corner_lift"]) < 0.005
     if b["lip_gap"] > 0.035:  # teeth showing: the lips (nearly) meet, also for the widest smile
