@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.__main__ import main
-from pipeline.datasets import london_groups, london_ids, london_split
+from pipeline.datasets import SHARED_FACES, london_groups, london_ids, london_split
 from pipeline.errors import MienError
 from pipeline.evaluate import READERS, run
 from tests.conftest import needs_shared
@@ -59,9 +59,12 @@ def test_split_is_fixed_disjoint_and_stratified():
 
 @needs_shared
 def test_evaluate_keeps_only_the_requested_half(tmp_path):
-    s = run(DATA, tmp_path, targets="neutral", glob="*_happy.jpg", split="report", gate=False, judges=False)
+    s = run(DATA, tmp_path, targets="neutral", glob="*_happy.jpg", split="report", gate=False, judges=False,
+            groups_csv=SHARED_FACES / "london" / "info.csv")
     report = (tmp_path / "report.md").read_text()
     assert "Split: **report**" in report and "2 photos" in report  # 001 and 025 of the five copies
     assert set(s["readers"]["ensemble"]) == {"neutral"}
+    assert set(s["groups"]["ethnicity"]) == {"white", "black"}  # 001, 025; per-group rates from every reader
+    assert set(s["groups"]["ethnicity"]["white"]) == set(READERS) and "## By ethnicity" in report
     with pytest.raises(MienError):
         run(DATA, tmp_path, glob="*_nothing.jpg", split="tune", judges=False)
