@@ -8,7 +8,7 @@ from pipeline.editor import detect, edit
 from pipeline.engines.geometric import expression
 from pipeline.measure import fit_aus, measure, nnls
 
-from .conftest import PEOPLE, london
+from .conftest import PEOPLE, london, needs_shared
 
 
 def corner_lift(rgb) -> float:
@@ -90,3 +90,16 @@ def test_cli_measure_and_edit_reference(tmp_path, capsys):
     out = tmp_path / "copied.png"
     assert main(["edit", str(london("021")), "--reference", str(london("025", "happy")), "--out", str(out)]) == 0
     assert out.is_file() and "the expression of" in capsys.readouterr().out
+
+
+@needs_shared
+def test_au12_separates_the_68_london_smiles_from_the_neutrals():
+    """The figures in pipeline/measure.py's docstring: gated reads separate, ungated ones leak identity."""
+    from pipeline.datasets import london_ids, london_photo
+    from pipeline.measure import WITNESS, canonical, separation
+
+    sets = {k: [canonical(detect(london_photo(i, k))[1][0]) for i in london_ids()] for k in ("neutral", "happy")}
+    gated = separation(sets["neutral"], sets["happy"])
+    ungated = separation(sets["neutral"], sets["happy"], list(WITNESS))
+    assert gated["auc"] > 0.85 and gated["neutral_p95"] < 0.05 and gated["smile_median"] > 0.3
+    assert ungated["neutral_p95"] > 0.3 and gated["auc"] > ungated["auc"]
