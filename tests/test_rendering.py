@@ -142,8 +142,12 @@ def test_real_teeth_are_never_stretched(intensity):
 
 
 def _teeth_on_lips(img, lm, rgb_src, lm_src):
+    """Enamel pixels inside the outer lips: bright (as the renderer's own test) and stricter on
+    colour (spread < 15% of the brightest channel), so a lit, pinkish lip corner is not a tooth."""
     outer = _poly_mask(img.shape[:2], lm[LIPS_OUTER])
-    tooth = mouthbank.tooth_like(img, np.array([mouth._skin_brightness(rgb_src, lm_src)]))
+    px = img.astype(np.float32)
+    grey = px.max(-1) - px.min(-1) < 0.15 * px.max(-1)
+    tooth = mouthbank.tooth_like(img, np.array([mouth._skin_brightness(rgb_src, lm_src)])) & grey
     return int((tooth & outer).sum())
 
 

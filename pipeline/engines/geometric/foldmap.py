@@ -55,39 +55,50 @@ def fold_map() -> FoldMap | None:
     return FoldMap(z["log_ratio"].astype(np.float32) * float(z["scale"]), int(z["n"]))
 
 
-def render(rgb: np.ndarray, dst: np.ndarray, origin: np.ndarray, k_upper: float, k_lower: dict[str, float],
-           step: float = 4.0) -> np.ndarray | None:
+def render(rgb: np.ndarray, dst: np.ndarray, origin: np.ndarray, k_upper: float, k_lower: dict[str, float]) -> np.ndarray | None:
     """Multiply the measured smile shading into `rgb` (uint8 region, in place): the map above SPLIT
     scaled by k_upper (AU6), below by k_lower['L'/'R'] per side (AU12, AU12R), in units of the mean
-    measured smile. Returns the touched mask (bool) or None. The canonical position of each pixel
-    comes from the mesh on a grid of `step` pixels, upsampled."""
+    measured smile. Returns the touched mask (bool) or None. The map is smooth, so it is looked up
+    on a grid about as fine as the map itself and the gain upsampled."""
     fm = fold_map()
     if fm is None or (k_upper <= 0 and max(k_lower.values()) <= 0):
         return None
-    h, w = rgb.shape[:2]
-    nx, ny = int(np.ceil(w / step)) + 1, int(np.ceil(h / step)) + 1
-    # Image -> canonical: the mesh's triangles, destination = this face, source = the mean face.
-    nodes, inside = _exact(_mean_px(), dst[:, :2].astype(np.float64), model().tri_mesh,
-                           np.asarray(origin, np.float64), step, nx, ny)
-    nodes[~inside] = -1e4  # off the mesh: outside the map (zero)
-    m = np.float32([[1 / step, 0, 0], [0, 1 / step, 0]])
-    full = cv2.warpAffine(nodes, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REPLICATE)
     gh, gw = fm.log_ratio.shape
     cy = (np.arange(gh, dtype=np.float32) / PX + Y0)[:, None]
     cx = (np.arange(gw, dtype=np.float32) / PX + X0)[None]
-    lower = cy > SPLIT
     right = np.clip((cx + 0.12) / 0.24, 0, 1)  # image right = the subject's left (AU12R)
     k_lo = k_lower.get("L", 0.0) * (1 - right) + k_lower.get("R", 0.0) * right
-    scaled = fm.log_ratio * np.where(lower, k_lo, k_upper).astype(np.float32)
-    lr = cv2.remap(scaled, full[..., 0], full[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    touched = np.abs(lr) > 2e-3
+    scaled = fm.log_ratio * np.where(cy > SPLIT, k_lo, k_upper).astype(np.float32)
+    # The face's box in the region, and a grid over it with about one node per map pixel.
+    h, w = rgb.shape[:2]
+    pts = dst[:, :2] - origin
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    iod = float(np.hypot(*(dst[263, :2] - dst[33, :2])))
+    step = max(1.0, iod / PX)
+    nx, ny = int(np.ceil((x1 - x0) / step)) + 1, int(np.ceil((y1 - y0) / step)) + 1
+    # Image -> canonical: the mesh's triangles, destination = this face, source = the mean face.
+    nodes, inside = _exact(_mean_px(), dst[:, :2].astype(np.float64), model().tri_mesh,
+                           np.asarray(origin, np.float64) + [x0, y0], step, nx, ny)
+    lr = cv2.remap(scaled, nodes[..., 0], nodes[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    lr[~inside] = 0
+    m = np.float32([[1 / step, 0, 0], [0, 1 / step, 0]])
+    gain = cv2.warpAffine(np.exp(lr), m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+    touched = np.zeros((h, w), bool)
+    touched[y0:y1, x0:x1] = np.abs(gain - 1) > 2e-3
     if not touched.any():
         return None
-    ys, xs = np.nonzero(touched)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    sub = rgb[y0:y1, x0:x1]
-    out = sub * np.exp(lr[y0:y1, x0:x1])[..., None]
-    out *= np.minimum(1.0, 255.0 / np.maximum(out.max(-1, keepdims=True), 1.0))  # keep the hue where lit
-    sub[:] = (out + 0.5).astype(np.uint8)
+    multiply(rgb[y0:y1, x0:x1], gain)
     return touched
+
+
+def multiply(sub: np.ndarray, gain: np.ndarray) -> None:
+    """sub (uint8 RGB, in place) *= gain (float, per pixel). Where a brightened pixel would clip,
+    the whole pixel is scaled instead, so lit skin keeps its hue (clipping drifts it to grey)."""
+    out = sub * gain[..., None]
+    peak = np.maximum(np.maximum(out[..., 0], out[..., 1]), out[..., 2])
+    out *= np.minimum(1.0, 255.0 / np.maximum(peak, 1.0))[..., None]
+    sub[:] = (out + 0.5).astype(np.uint8)

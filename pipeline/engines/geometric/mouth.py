@@ -41,15 +41,19 @@ FEATHER = 0.03  # the interior fades in over this fraction of the mouth's width,
 
 
 def _inside(poly: np.ndarray, region: Region, shape, feather_px: float) -> np.ndarray:
-    """Alpha (float32 0..1) that is 0 on and outside the polygon and rises to 1 `feather_px` inside
-    it: what is painted never reaches the lips."""
-    m = np.zeros(shape, np.uint8)
-    p = np.round((poly[:, :2] - [region.x0, region.y0]) * 16).astype(np.int32)
-    cv2.fillPoly(m, [p], 1, lineType=cv2.LINE_8, shift=4)
-    if not m.any():
-        return m.astype(np.float32)
-    d = cv2.distanceTransform(np.pad(m, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    return np.clip((d - 1.0) / max(feather_px, 0.5), 0, 1).astype(np.float32)  # the edge pixel stays
+    """Alpha (float32 0..1, region-sized) that is 0 on and outside the polygon and rises to 1
+    `feather_px` inside it: what is painted never reaches the lips."""
+    out = np.zeros(shape, np.float32)
+    pts = poly[:, :2] - [region.x0, region.y0]
+    x0, y0 = np.maximum(np.floor(pts.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0)).astype(int) + 2, [shape[1], shape[0]])
+    if x1 <= x0 or y1 <= y0:
+        return out
+    m = np.zeros((y1 - y0 + 2, x1 - x0 + 2), np.uint8)  # a zero border: the distance is to the edge
+    cv2.fillPoly(m, [np.round((pts - [x0 - 1, y0 - 1]) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+    d = cv2.distanceTransform(m, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    out[y0:y1, x0:x1] = np.clip((d - 1.0) / max(feather_px, 0.5), 0, 1)  # the edge pixel stays
+    return out
 
 
 def _relit(b: mouthbank.Bank, i: int, skin: np.ndarray) -> np.ndarray:

@@ -92,12 +92,7 @@ class _Canvas:
             gain = cv2.resize(gain, (fx1 - fx0, fy1 - fy0), interpolation=cv2.INTER_LINEAR)
             touched_small = cv2.resize(touched_small.view(np.uint8), (fx1 - fx0, fy1 - fy0),
                                        interpolation=cv2.INTER_NEAREST).astype(bool)
-        sub = rgb[fy0:fy1, fx0:fx1]
-        out = sub * gain[..., None]
-        # A highlight brightens all channels together: where one would clip, scale the pixel
-        # instead, so lit skin keeps its hue (clipping drifts it to grey).
-        out *= np.minimum(1.0, 255.0 / np.maximum(out.max(-1, keepdims=True), 1.0))
-        sub[:] = (out + 0.5).astype(np.uint8)
+        foldmap.multiply(rgb[fy0:fy1, fx0:fx1], gain)
         touched = np.zeros(self.full, bool)
         touched[fy0:fy1, fx0:fx1] = touched_small
         return touched

@@ -115,10 +115,11 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     return out, label >= 0
 
 
-# Thin features whose edges the coarse map would blur: lids that close, lips that part or close.
-# Their boxes get the exact map at every pixel.
+# Thin features whose edges the coarse map would blur: lips that part or close (first: exact at
+# every pixel), lids that close.
 FINE = (LIPS_OUTER, EYE_L + LID_UP_L, EYE_R + LID_UP_R)
 HULL_BAND = 0.08  # IOD beyond the face's hull over which the warp fades out
+FINE_STEP = 1 / 110  # IOD between the feature boxes' map nodes (at least a pixel)
 FINE_PAD = 0.12  # IOD around each feature (source and destination), so the seam lies on skin
 
 
@@ -180,21 +181,39 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
     moved = cv2.warpAffine(moved_nodes, m, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_REPLICATE).astype(bool)
     if step > 1:
-        fade_big = cv2.warpAffine(fade, m, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                  borderMode=cv2.BORDER_REPLICATE)
-        for idx in FINE:
+        # Feature boxes: the map every FINE_PX of an IOD (a pixel on small faces), upsampled into
+        # the box; only where the feature moves by more than half a pixel.
+        for k, idx in enumerate(FINE):
+            # The lips' sliver when they close is a pixel or two: exact there; lids are covered
+            # by their own skin when they close (_close_lids), so their box may be coarser.
+            fstep = 1.0 if k == 0 else max(1.0, iod * FINE_STEP)
+            if np.abs(dst[idx, :2] - src[idx, :2]).max() < 0.5:
+                continue
             pts = np.concatenate([src[idx, :2], dst[idx, :2]])
             x0, y0 = np.floor(pts.min(0) - FINE_PAD * iod).astype(int) - [region.x0, region.y0]
             x1, y1 = np.ceil(pts.max(0) + FINE_PAD * iod).astype(int) - [region.x0, region.y0]
             x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-            if x1 > x0 and y1 > y0:
-                fine, inside = _exact(s_all, d_all, tris, origin + [x0, y0], 1.0, x1 - x0, y1 - y0)
-                # The same fade as the coarse map, so the box has no seam near the face's edge.
-                ident_box = np.stack(np.meshgrid(np.arange(x0, x1, dtype=np.float32) + region.x0,
-                                                 np.arange(y0, y1, dtype=np.float32) + region.y0), -1)
-                fine = ident_box + (fine - ident_box) * fade_big[y0:y1, x0:x1, None]
-                box = big[y0:y1, x0:x1]
-                box[inside] = fine[inside]
+            if x1 <= x0 or y1 <= y0:
+                continue
+            bw, bh = x1 - x0, y1 - y0
+            fnx, fny = int(np.ceil(bw / fstep)) + 1, int(np.ceil(bh / fstep)) + 1
+            fine, inside = _exact(s_all, d_all, tris, origin + [x0, y0], fstep, fnx, fny)
+            # The same fade as the coarse map, so the box has no seam near the face's edge.
+            mb = np.float32([[fstep / step, 0, x0 / step], [0, fstep / step, y0 / step]])  # box node -> coarse node
+            f_box = cv2.warpAffine(fade, mb, (fnx, fny), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REPLICATE)
+            ident_box = np.stack(np.meshgrid(np.arange(fnx, dtype=np.float32) * fstep + origin[0] + x0,
+                                             np.arange(fny, dtype=np.float32) * fstep + origin[1] + y0), -1)
+            fine = ident_box + (fine - ident_box) * f_box[..., None]
+            if fstep > 1:
+                mf = np.float32([[1 / fstep, 0, 0], [0, 1 / fstep, 0]])
+                fine = cv2.warpAffine(fine, mf, (bw, bh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                      borderMode=cv2.BORDER_REPLICATE)
+                inside = cv2.warpAffine(inside.view(np.uint8), mf, (bw, bh), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                                        borderMode=cv2.BORDER_REPLICATE).astype(bool)
+            box = big[y0:y1, x0:x1]
+            inside = inside[:bh, :bw]
+            box[inside] = fine[:bh, :bw][inside]
     _close_lids(big, src, dst, region)
     return big, moved
 
