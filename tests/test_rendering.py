@@ -9,7 +9,7 @@ photos, with the issue's photo and settings, checked on the output pixels.
 - a closed eye (AU43 = 1) shows no eye white;
 - a closed-mouth smile (happy with AU25 taken away) opens nothing.
 """
-from functools import lru_cache
+from functools import cache
 
 import cv2
 import numpy as np
@@ -18,12 +18,20 @@ import pytest
 from pipeline.editor import detect, edit
 from pipeline.engines.geometric import mouth, mouthbank, warp
 from pipeline.engines.geometric.expression import measures, plan
-from pipeline.mesh import EYE_L, EYE_R, LID_UP_L, LID_UP_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
+from pipeline.mesh import (
+    EYE_L,
+    EYE_R,
+    LID_UP_L,
+    LID_UP_R,
+    LIPS_INNER_LOWER,
+    LIPS_INNER_UPPER,
+    LIPS_OUTER,
+)
 
-from .conftest import HAVE_SHARED, SHARED_FACES, london, needs_shared
+from .conftest import SHARED_FACES, london, needs_shared
 
 
-@lru_cache(maxsize=None)
+@cache
 def _photo(face_id: str, kind: str):
     """(rgb, face) of a London photo: the tests' copy when there is one, else the shared set."""
     p = london(face_id, kind)
@@ -191,7 +199,7 @@ def _bright_in_eyes(src_rgb, img, lm):
 def test_closed_eyes_show_no_white(face_id):
     """AU43 = 1 lays the upper lid over the eye: at most 6% of the eye's area stays brighter than
     the lid skin (the inner corners' caruncle), against 15-20% before and most of it open."""
-    rgb, src, dst, out = _edit(face_id, "neutral", "neutral", {"AU43": 1.0})
+    rgb, src, _dst, out = _edit(face_id, "neutral", "neutral", {"AU43": 1.0})
     before, area = _bright_in_eyes(rgb, rgb, src)
     after, _ = _bright_in_eyes(rgb, out, src)
     assert before > 0.04 * area  # the open eye does show its white
@@ -213,16 +221,14 @@ def test_closed_mouth_smile():
     assert n1 <= 1.3 * n0 and _teeth_on_lips(out_open, dst_open, rgb, src) > 2 * n0
 
 
-@pytest.mark.skipif(not HAVE_SHARED, reason="needs the shared London set")
 def test_grainy_photo_gets_grainy_teeth():
     """On a noisy photo the painted interior carries the photo's grain, not a clean paste: the
     fine detail inside the teeth is at least half the noise added to the photo."""
-    rgb, face = _photo("001", "neutral")
+    rgb, _face = _photo("001", "neutral")
     noisy = np.clip(rgb + np.random.default_rng(1).normal(0, 8, rgb.shape), 0, 255).astype(np.uint8)
     faces = detect(noisy)[1]
     r = edit(noisy, "happy", 1.0, detections=faces[:1], gate=False)
     dst = r.faces[0].landmarks_after
-    inner, valid = mouthbank.rectify(r.image, dst)
     f = mouthbank.frame(dst)
     # Sample the opening at full resolution (the rectified copy is shrunk): its high-pass spread.
     core = cv2.erode(_poly_mask(r.image.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]]).astype(np.uint8),
