@@ -79,6 +79,7 @@ def build_tiny_model(folder, in_channels: int = 8):
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
+    """A tiny random stand-in for timbrooks/instruct-pix2pix (no real weights can be downloaded here)."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 

@@ -12,7 +12,7 @@ Configuration (first match wins): `configure(model=..., adapter=...)` (the CLI's
 `--diffusion-model/--adapter`, the app's setting), then MIEN_DIFFUSION_MODEL / MIEN_DIFFUSION_ADAPTER.
 Also read here: MIEN_DIFFUSION_DEVICE (cuda, mps, cpu; default: the best there is),
 MIEN_DIFFUSION_STEPS (20), MIEN_DIFFUSION_STRENGTH (0.75: how far down the noise schedule the
-refine starts; 1 = from pure noise). No model -> `EngineUnavailable` with one line, never a silent
+refine starts; 1 = from pure noise), MIEN_DIFFUSION_GUIDANCE (7.5: text guidance). No model -> `EngineUnavailable` with one line, never a silent
 fallback. Importing this package does not import torch; building the engine does.
 """
 from __future__ import annotations
@@ -51,7 +51,8 @@ def _setting(key: str, default=None):
 
     if key in _options:
         return _options[key]
-    return getattr(settings(), f"diffusion_{key}", None) or os.environ.get(f"MIEN_DIFFUSION_{key.upper()}", "").strip() or default
+    env = os.environ.get(f"MIEN_DIFFUSION_{key.upper()}", "").strip()
+    return getattr(settings(), f"diffusion_{key}", None) or env or default
 
 
 def face_crop(landmarks: np.ndarray, shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -107,8 +107,8 @@ def face_crops(pairs: list[Pair], size: int) -> tuple[np.ndarray, np.ndarray, np
 
 
 def _latest_checkpoint(out: Path) -> Path | None:
-    cks = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]) if p.name.split("-")[1].isdigit() else -1)
-    return cks[-1] if cks else None
+    found = {int(p.name[11:]): p for p in out.glob("checkpoint-*") if p.name[11:].isdigit()}
+    return found[max(found)] if found else None
 
 
 def train(data: Path, model: str, out: Path, steps: int = 1000, batch_size: int = 4, lr: float = 1e-4,
@@ -234,7 +234,8 @@ def add_arguments(p) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (0 = none)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best there is)")
+    p.add_argument("--device", default=None,
+                   help="cpu forces the CPU; otherwise accelerate takes the best there is (CUDA_VISIBLE_DEVICES picks a GPU)")
     p.set_defaults(func=run)
 
 
