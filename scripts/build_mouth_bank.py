@@ -12,7 +12,6 @@ CC BY 4.0; the face ids are stored for attribution.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -20,6 +19,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from weights_file import save_npz
 
 from pipeline.datasets import SHARED_FACES
 from pipeline.editor import detect
@@ -57,14 +59,12 @@ def main(argv=None) -> int:
     rows.sort(key=lambda r: r[0])
     keep = np.unique(np.round(np.linspace(0, len(rows) - 1, min(a.n, len(rows)))).astype(int))
     rows = [rows[i] for i in keep]
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(a.out, aspect=np.array([r[0] for r in rows], np.float32), ids=np.array([r[1] for r in rows]),
-                        interiors=np.stack([r[2] for r in rows]), valid=np.stack([r[3] for r in rows]),
-                        skin=np.array([r[4] for r in rows], np.float32), noise=np.array([r[5] for r in rows], np.float32),
-                        teeth_h_max=np.float32(max(heights)))
-    digest = hashlib.sha256(a.out.read_bytes()).hexdigest()
+    saved = save_npz(a.out, aspect=np.array([r[0] for r in rows], np.float32), ids=np.array([r[1] for r in rows]),
+                     interiors=np.stack([r[2] for r in rows]), valid=np.stack([r[3] for r in rows]),
+                     skin=np.array([r[4] for r in rows], np.float32), noise=np.array([r[5] for r in rows], np.float32),
+                     teeth_h_max=np.float32(max(heights)))
     print(f"{a.out}: {len(rows)} exemplars (ids {' '.join(r[1] for r in rows)}), aspects "
-          f"{rows[0][0]:.3f}..{rows[-1][0]:.3f}, {a.out.stat().st_size} bytes, sha256 {digest}")
+          f"{rows[0][0]:.3f}..{rows[-1][0]:.3f}, {saved}")
     return 0
 
 

@@ -13,7 +13,6 @@ Photos: Face Research Lab London Set (DeBruine & Jones 2017), CC BY 4.0.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import warnings
 from pathlib import Path
@@ -22,6 +21,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from weights_file import save_npz
 
 from pipeline.datasets import SHARED_FACES
 from pipeline.editor import detect
@@ -82,11 +84,9 @@ def main(argv=None) -> int:
     med = cv2.GaussianBlur(med, (0, 0), 0.7) * fade
     scale = float(np.abs(med).max() / 127) or 1.0
     q = np.round(med / scale).astype(np.int8)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(a.out, log_ratio=q, scale=np.float32(scale), n=np.int32(len(ratios)))
-    digest = hashlib.sha256(a.out.read_bytes()).hexdigest()
+    saved = save_npz(a.out, log_ratio=q, scale=np.float32(scale), n=np.int32(len(ratios)))
     print(f"{a.out}: {len(ratios)} pairs, map {w}x{h} at {foldmap.PX:.0f} px/IOD, log-ratio "
-          f"{med.min():+.3f}..{med.max():+.3f}, {a.out.stat().st_size} bytes, sha256 {digest}")
+          f"{med.min():+.3f}..{med.max():+.3f}, {saved}")
     return 0
 
 
