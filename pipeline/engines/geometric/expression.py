@@ -58,10 +58,10 @@ RECIPES: dict[str, dict[str, float]] = {
     # the lower lids tense (7) and the lips stretch sideways (20) rather than the jaw dropping. The
     # lips only part (25) and the lower lip drops (16): no jaw drop, so little upper teeth show. With
     # a jaw drop and more opening the painted upper teeth made a grin, which the held-out judge read
-    # as happy (tune half: 20 of 34 -> 2; the gate's ensemble 79% -> 71%: an honest trade). The
-    # stretch is strong enough for a re-detected mesh to see it (1.5 was not, on 005).
-    "fearful": {"AU1": 1.8, "AU2": 1.0, "AU4": 1.0, "AU5": 2.0, "AU7": 0.4, "AU15": 0.8, "AU20": 2.0,
-                "AU25": 0.8, "AU16": 0.8},
+    # as happy (tune half, ungated: 20 of 34 -> 0, the gate's ensemble 79% -> 79%, with the brows
+    # straighter (more 4, less 2) and the lips stretched wider (20) and lower at the corners (15)).
+    "fearful": {"AU1": 1.8, "AU2": 0.8, "AU4": 1.3, "AU5": 2.0, "AU7": 0.4, "AU15": 1.2, "AU20": 2.4,
+                "AU25": 0.9, "AU16": 1.1},
     # Anger (4+5+7+23/24, EMFACS): brows pulled down and together in a "V", glaring lids (a wide
     # upper lid over tense lower lids), lips pressed with the corners down and the chin pushed up
     # (15+17, the closed-mouth variant); a little 9/10 flares the nostrils and tenses the nasolabial
