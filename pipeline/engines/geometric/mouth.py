@@ -126,10 +126,15 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     lum, ok = inner.mean(-1), valid > 0.5
     shadow = inner[ok & (lum <= np.percentile(lum[ok], 15))].mean(0) if ok.any() else lips * 0.3
     below = np.clip(depth / (0.35 * f.width), 0, 1)[..., None]
-    cav = (0.5 * shadow + 0.5 * lips * 0.3) * (1 - 0.55 * below)
+    cav = (0.3 * shadow + 0.7 * lips * 0.28) * (1 - 0.5 * below)
+    # The tongue: a dome rising from the lower lip of a tall opening, higher at the middle, lit
+    # towards the front (the lip colour in shadow).
     h_open = np.maximum(f.t_lo(s) - f.t_up(s), 1.0)
-    tongue = np.clip((depth / h_open - 0.55) / 0.35, 0, 1) * np.clip((h_open / f.width - 0.2) / 0.2, 0, 1)
-    cav = cav * (1 - tongue[..., None]) + (lips * 0.55) * tongue[..., None]
+    u = s / max(f.width, 1.0) - 0.5
+    crown = f.t_lo(s) - h_open * (0.2 + 0.18 * np.cos(np.pi * u))
+    front = np.clip((t - crown) / np.maximum(f.t_lo(s) - crown, 1.0), 0, 1)
+    tongue = np.clip((t - crown) / max(0.15 * f.width, 1.0), 0, 1) * np.clip((h_open / f.width - 0.2) / 0.2, 0, 1)
+    cav = cav * (1 - tongue[..., None]) + lips * (0.3 + 0.3 * front)[..., None] * tongue[..., None]
     fill = ex_rgb * ex_a[..., None] + cav * (1 - ex_a[..., None])
     # Grain: a bank exemplar is cleaner than a grainy photo (and smoother once enlarged).
     if ex_grain >= 0:
