@@ -163,9 +163,7 @@ CLOSING = [(f, e) for f in ("002", "025", "064") for e in ("neutral", "sad", "an
 
 
 @pytest.mark.parametrize("face_id,emotion", [
-    pytest.param(f, e, marks=([needs_shared] if f in SHARED_ONLY else []) + (
-        [pytest.mark.xfail(strict=True, reason="the plan leaves 025's lips 0.1 IOD apart for angry (recipes: issue 12)")]
-        if (f, e) == ("025", "angry") else []), id=f"{f}-{e}") for f, e in CLOSING])
+    pytest.param(f, e, marks=[needs_shared] if f in SHARED_ONLY else [], id=f"{f}-{e}") for f, e in CLOSING])
 def test_closing_a_smile_leaves_no_teeth(face_id, emotion):
     """A London smile with teeth -> neutral / sad / angry: the lips close over the teeth (no
     enamel-like pixel inside the outer lips) and the mouth reads as closed."""

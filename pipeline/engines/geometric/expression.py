@@ -419,8 +419,11 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             more = float(np.clip(more, -removed["AU12"], 2 * INTENSITY_MAX - removed["AU12"]))
             d -= displacement(g, {"AU12": more}) * keep_edge
             removed["AU12"] = round(removed["AU12"] + more, 4)
-    d_recipe = displacement(g, RECIPES[emotion])
-    d_aus = displacement(g, aus or {})
+    # The recipe acts on the face at rest: on a smile's open mouth the lip press (23/24) pulled
+    # towards the old line between the lips, on top of the closing, and folded the corners.
+    g_rest = Geometry(c + d) if d.any() else g
+    d_recipe = displacement(g_rest, RECIPES[emotion])
+    d_aus = displacement(g_rest, aus or {})
 
     def at(t: float) -> np.ndarray:
         # Relaxing scales with intensity up to 0.5, then stays full: a half-strength edit still
