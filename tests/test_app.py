@@ -125,6 +125,20 @@ def _start(browser, app_url, src: Path, **kw):
     return page
 
 
+def _type_intensity(page, value: int) -> None:
+    """Type a value in the intensity box and press Enter."""
+    num = page.locator("#intensity input[type=number]")
+    num.fill(str(value))
+    num.press("Enter")
+
+
+def _pick(page, emotion: str, expect: str | None = None) -> None:
+    """Click an emotion and wait for its checked result."""
+    page.locator("#emotion label", has_text=emotion).click()
+    _wait_text(page, "#verdict", expect or emotion)
+    _checked(page)
+
+
 def _download(page) -> tuple[str, np.ndarray]:
     with page.expect_download() as dl:
         page.click("#download")
@@ -151,9 +165,7 @@ def _in_view(page, selector: str, min_visible: float = 0.8) -> float:
 def test_upload_pick_surprised_shows_result_and_verdict(browser, app_url, tmp_path):
     src = london("005")
     page = _start(browser, app_url, src)
-    page.locator("#emotion label", has_text="surprised").click()
-    _wait_text(page, "#verdict", "surprised")
-    _checked(page)
+    _pick(page, "surprised")
     verdict = page.inner_text("#verdict")
     assert any(w in verdict for w in ("accepted", "rejected", "not checked")), verdict
     assert "face 0" in page.inner_text("body").lower()
@@ -168,7 +180,7 @@ def test_upload_pick_surprised_shows_result_and_verdict(browser, app_url, tmp_pa
     assert ys.min() > 100 and ys.max() < 700  # ... and only around the face
     name, png = _download(page)  # the download is the full-resolution PNG
     assert name in ("005_neutral_mien.png", "005_neutral_mien_REJECTED.png"), name
-    assert ("REJECTED" in name) == ("rejected" in verdict)
+    assert ("REJECTED" in name) == ("rejected" in page.inner_text("#verdict tbody"))
     assert png.shape == inp.shape and np.abs(png - after).mean() < 3
     # the intensity strip: the face at 0, 25, ..., 150 %, tiles large enough to see, each captioned
     page.get_by_text("Intensity strip:").click()
@@ -209,9 +221,7 @@ def test_typed_value_and_arrow_keys_end_checked(browser, app_url):
     """Issue 13.3: a value typed + Enter, and the arrow keys on the slider, end with the check run,
     Download enabled and the check table showing the new value."""
     page = _start(browser, app_url, london("064"))
-    num = page.locator("#intensity input[type=number]")
-    num.fill("150")
-    num.press("Enter")
+    _type_intensity(page, 150)
     _wait_text(page, "#verdict", "happy 150%")
     _checked(page)
     rng = page.locator("#intensity input[type=range]")
@@ -228,16 +238,16 @@ def test_undo_all_then_happy_applies_again_and_undo_step(browser, app_url):
     "Undo last step" goes back one checked edit."""
     page = _start(browser, app_url, london("001"))
     _wait_text(page, "#verdict", "happy 100%")
-    page.click("#reset")
+    undo_all = page.get_by_role("button", name="Undo all edits")
+    undo_all.click()
+    _wait_text(page, "#verdict", "No face is changed")
+    _pick(page, "happy", "happy 100%")
+    undo_all.click()
     _wait_text(page, "#verdict", "No face is changed")
     before, after = _shown(page)
     assert np.abs(after - before).max(axis=2).mean() < 3  # the photo as uploaded
-    page.locator("#emotion label", has_text="happy").click()
-    _wait_text(page, "#verdict", "happy 100%")
-    _checked(page)
-    page.locator("#emotion label", has_text="sad").click()
-    _wait_text(page, "#verdict", "sad 100%")
-    _checked(page)
+    _pick(page, "happy", "happy 100%")
+    _pick(page, "sad", "sad 100%")
     page.click("#undo")
     _wait_text(page, "#verdict", "happy 100%")
     _checked(page)
@@ -249,9 +259,7 @@ def test_rejected_edit_is_marked_and_can_be_left_unchanged(browser, app_url):
     with the reason and advice in plain words; "leave rejected faces unchanged" keeps the photo."""
     src = london("005")
     page = _start(browser, app_url, src)
-    num = page.locator("#intensity input[type=number]")
-    num.fill("20")
-    num.press("Enter")
+    _type_intensity(page, 20)
     _wait_text(page, "#banner", "REJECTED")
     _checked(page)
     banner = page.inner_text("#banner")
@@ -274,15 +282,15 @@ def test_download_during_an_edit_gets_the_new_result(browser, app_url):
     """Issue 13.5: Download clicked while an edit runs waits for it (never the previous file); the
     result has no lossy download icon of its own."""
     page = _start(browser, app_url, london("021"))
-    assert page.locator("#result a[download], #result button[aria-label*='ownload' i]").count() == 0
     _, happy = _download(page)
     page.locator("#emotion label", has_text="surprised").click()
     name, png = _download(page)  # at once, while the edit is running
+    assert np.abs(png - happy).max() > 25  # not the previous result ...
     _wait_text(page, "#verdict", "surprised")
     _checked(page)
     after = _shown(page)[1]
-    assert np.abs(png - happy).max() > 25  # not the previous result ...
     assert np.abs(png - after).mean() < 3  # ... the one now on screen
+    assert page.locator("#result a[download], #result button[aria-label*='ownload' i]").count() == 0
 
 
 def test_dragging_intensity_previews_then_checks_on_release(browser, app_url):
@@ -337,7 +345,7 @@ def test_phone_result_stays_in_view(browser, app_url, tmp_path):
     _wait_text(page, "#verdict", "sad")
     _checked(page)
     _in_view(page, "#result")
-    _in_view(page, "#emotion label:has-text('sad')", 1.0)
+    _in_view(page, "#emotion label:has-text('sad')", 0.9)  # the button just tapped, too
     page.get_by_text("Advanced: individual").click()
     au = page.locator("#au-AU43 input[type=range]")
     au.scroll_into_view_if_needed()
@@ -372,9 +380,7 @@ def test_contempt_plain_words_no_emoji_no_split_words(browser, app_url):
     identity number is explained, no word in the check table is broken across lines, and no label
     depends on an emoji glyph."""
     page = _start(browser, app_url, london("021"), width=390, height=844)
-    page.locator("#emotion label", has_text="contempt").click()
-    _wait_text(page, "#verdict", "contempt")
-    _checked(page)
+    _pick(page, "contempt")
     assert "smirk" in page.inner_text("#verdict")
     after = page.inner_text("#scores-after")
     assert "contempt check" in after and "neutral" not in after.split("contempt check")[-1], after
@@ -520,3 +526,36 @@ def test_slider_path_is_fast_on_1024px(tmp_path):
     med = sorted(times)[len(times) // 2]
     print(f"\nslider (edit only) server time on 1024 px: median {med:.0f} ms, all {[round(t) for t in times]}")
     assert med < 400, times
+
+
+# ------------------------------------------------------------------------- views and ordering
+
+def test_views_of_a_rejected_and_a_left_unchanged_edit():
+    """The banner, result label, file name and table read the library's FaceEdit objects."""
+    from pipeline import detect, edit
+    from pipeline.ui import views
+
+    rgb, faces = detect(london("005"))
+    shown = edit(rgb, "happy", 0.2, detections=faces)
+    kept = edit(rgb, "happy", 0.2, detections=faces, leave_rejected=True)
+    f = shown.faces[0]
+    assert f.verdict == "rejected" and f.advice  # a faint smile does not read as happy
+    assert views.download_suffix(shown.faces) == "_REJECTED" and views.download_suffix(kept.faces) == ""
+    assert "REJECTED" in views.result_label(shown.faces)
+    assert f.reason in views.banner(shown.faces) and "left unchanged" in views.banner(kept.faces)
+    table = views.check_table(kept.faces, 1, {0: ("happy", 0.2, ())})
+    assert "rejected, left unchanged" in table and "happy 20%" in table and "Same person" in table
+    assert np.array_equal(kept.image, rgb)
+
+
+def test_a_result_older_than_the_last_checked_edit_is_stale():
+    from pipeline.ui.session import Order
+
+    order = Order()
+    preview = order.start("s1", check=False)
+    check = order.start("s1", check=True)
+    other = order.start("s2", check=False)
+    assert order.stale("s1", preview)  # a check started after it: drop the preview
+    assert not order.stale("s1", check) and not order.stale("s2", other)
+    later = order.start("s1", check=False)
+    assert not order.stale("s1", later)  # a new preview after the check is current
