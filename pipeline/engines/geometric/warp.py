@@ -123,19 +123,6 @@ FINE_STEP = 1 / 110  # IOD between the feature boxes' map nodes (at least a pixe
 FINE_PAD = 0.12  # IOD around each feature (source and destination), so the seam lies on skin
 
 
-def _outside_distance(pts: np.ndarray, poly: np.ndarray) -> np.ndarray:
-    """Euclidean distance of each point to a convex polygon (0 inside): exact, so the fade has no
-    raster steps."""
-    a, b = poly, np.roll(poly, -1, 0)
-    ab = b - a
-    ap = pts[:, None] - a[None]
-    t = np.clip((ap * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0, 1)
-    d = np.hypot(*np.moveaxis(ap - t[..., None] * ab, -1, 0)).min(1)
-    cross = ab[None, :, 0] * ap[..., 1] - ab[None, :, 1] * ap[..., 0]
-    inside = (cross >= 0).all(1) | (cross <= 0).all(1)
-    return np.where(inside, 0.0, d)
-
-
 def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.ndarray, np.ndarray]:
     """(h, w, 2) float32 source coordinates (image pixels) for each destination pixel of `region`,
     and the (h, w) bool mask of pixels that move at all."""
@@ -159,14 +146,12 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
     eyes = src[263, :2] - src[33, :2]
     down = np.array([-eyes[1], eyes[0]]) / max(iod, 1e-6)
     band = HULL_BAND * iod + max(0.0, float((dst[152, :2] - src[152, :2]) @ down))
-    # Exact distances only where the fade is partial: nodes inside the hull's raster are 0, and the
-    # raster's (blocky) distance picks the few in the band.
-    inside = np.zeros((ny, nx), np.uint8)
-    cv2.fillConvexPoly(inside, np.round((hull - origin) / step * 16).astype(np.int32), 1, cv2.LINE_8, 4)
-    rough = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3) * step
-    near = (rough > 0) & (rough < band + 2 * step)
-    dist = np.where(inside > 0, 0.0, np.inf)
-    dist[near] = _outside_distance(ident[near], hull)
+    # Distance to the hull from an exact (Euclidean) transform of its raster at 4x the node grid:
+    # steps of a quarter node, too fine to show in a fade this wide.
+    sub = 4
+    inside = np.zeros(((ny - 1) * sub + 1, (nx - 1) * sub + 1), np.uint8)
+    cv2.fillConvexPoly(inside, np.round((hull - origin) / step * sub * 16).astype(np.int32), 1, cv2.LINE_8, 4)
+    dist = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[::sub, ::sub] * (step / sub)
     fade = np.clip(1 - dist / band, 0, 1)
     fade = (fade * fade * (3 - 2 * fade)).astype(np.float32)
     nodes = (ident + (nodes - ident) * fade[..., None]).astype(np.float32)
@@ -184,11 +169,19 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
         # Feature boxes: the map every FINE_PX of an IOD (a pixel on small faces), upsampled into
         # the box; only where the feature moves by more than half a pixel.
         for k, idx in enumerate(FINE):
-            # The lips' sliver when they close is a pixel or two: exact there; lids are covered
-            # by their own skin when they close (_close_lids), so their box may be coarser.
-            fstep = 1.0 if k == 0 else max(1.0, iod * FINE_STEP)
             if np.abs(dst[idx, :2] - src[idx, :2]).max() < 0.5:
                 continue
+            if k == 0:
+                # Closing lips leave a sliver of a pixel or two: exact there.
+                gap = float(np.hypot(*(dst[14, :2] - dst[13, :2]))) / iod
+                fstep = 1.0 if gap < 0.05 else max(1.0, iod * FINE_STEP)
+            else:
+                # Lids: only when the eye's opening changes by a fifth or more (AU43, AU5, AU7).
+                up, lo = (LID_UP_L, LID_LO_L) if k == 1 else (LID_UP_R, LID_LO_R)
+                before, after = (src[lo, 1] - src[up, 1]).mean(), (dst[lo, 1] - dst[up, 1]).mean()
+                if abs(after - before) < 0.2 * abs(before):
+                    continue
+                fstep = max(1.0, iod * FINE_STEP)
             pts = np.concatenate([src[idx, :2], dst[idx, :2]])
             x0, y0 = np.floor(pts.min(0) - FINE_PAD * iod).astype(int) - [region.x0, region.y0]
             x1, y1 = np.ceil(pts.max(0) + FINE_PAD * iod).astype(int) - [region.x0, region.y0]
