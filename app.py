@@ -127,7 +127,7 @@ SLIDER_MODE = "(on) => { document.querySelector('#main')?.classList.toggle('mien
 
 INTRO = """# Mien: change a facial expression
 **1.** Upload a photo (or pick an example). **2.** Pick an emotion and set the intensity.
-**3.** Hold *Show before* to compare, read the check, and download the full-resolution PNG.
+**3.** Press and hold *Hold to show before* to compare, read the check, and download the full-resolution PNG.
 Everything runs on this server's CPU; photos are deleted within an hour."""
 
 C: dict[str, gr.components.Component] = {}  # component name -> component, for the handlers' updates
