@@ -27,12 +27,13 @@ from tests.conftest import london
 ROOT = Path(__file__).resolve().parent.parent
 IGNORED = {".git", ".venv", "out", ".pytest_cache", "__pycache__", ".hypothesis"}
 TTL_S = 4  # the short time-to-live of TTL_APP
-# The real app, with its time-to-live (app.py's CACHE_TTL_S and demo.delete_cache: uploads,
+# The real app, with its time-to-live (pipeline.ui.session.CACHE_TTL_S and demo.delete_cache: uploads,
 # downloads and the work dir) cut to seconds; it prints the real settings first.
 TTL_APP = f"""
 import app
-print("SETTINGS", repr((app.CACHE_TTL_S, app.demo.delete_cache)), flush=True)
-app.CACHE_TTL_S = {TTL_S}
+from pipeline.ui import session
+print("SETTINGS", repr((session.CACHE_TTL_S, app.demo.delete_cache)), flush=True)
+session.CACHE_TTL_S = {TTL_S}
 app.demo.delete_cache = (1, {TTL_S})
 app.main()
 """
