@@ -276,6 +276,12 @@ def test_rejected_edit_is_marked_and_can_be_left_unchanged(browser, app_url):
     name, png = _download(page)
     assert name == "005_neutral_mien.png", name
     assert np.abs(png - inp).max() == 0  # the face is as it was
+    page.locator("#leave input").uncheck()
+    _checked(page)
+    page.locator("#auto input").check()  # auto strength: the gate may raise it, and says so
+    _wait_text(page, "#verdict", "(asked 20%)")
+    _checked(page)
+    assert "Auto strength changed 20% to" in page.inner_text("#banner")
 
 
 def test_download_during_an_edit_gets_the_new_result(browser, app_url):
