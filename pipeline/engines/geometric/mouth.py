@@ -190,19 +190,23 @@ def _patch(img: np.ndarray, c: np.ndarray, r: float) -> np.ndarray:
     return img[y - r:y + r + 1, x - r:x + r + 1]
 
 
+def _opening_pixels(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """(n, 3) float32 pixels inside the inner-lip polygon."""
+    poly = lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
+    x0, y0 = np.maximum(np.floor(poly.min(0)).astype(int), 0)
+    x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
+    crop = img[y0:y1, x0:x1]
+    if crop.size == 0:
+        return np.zeros((0, 3), np.float32)
+    m = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(m, [np.round(poly - [x0, y0]).astype(np.int32)], 1)
+    return crop[m > 0].astype(np.float32)
+
+
 def teeth_showing(img: np.ndarray, lm: np.ndarray) -> bool:
     """Whether the source mouth already shows teeth (then the real ones are warped, not painted):
     enough bright, unsaturated pixels inside the inner-lip polygon."""
-    poly = lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
-    x0, y0 = np.floor(poly.min(0)).astype(int)
-    x1, y1 = np.ceil(poly.max(0)).astype(int) + 1
-    x0, y0 = max(x0, 0), max(y0, 0)
-    crop = img[y0:y1, x0:x1]
-    if crop.size == 0:
-        return False
-    m = np.zeros(crop.shape[:2], np.uint8)
-    cv2.fillPoly(m, [np.round(poly - [x0, y0]).astype(np.int32)], 1)
-    px = crop[m > 0].astype(np.float32)
+    px = _opening_pixels(img, lm)
     if len(px) < 20:  # closed lips: a sliver, no teeth
         return False
     # Thresholds from the London photos: they flag 29 of 68 real smiles (about half show teeth)
@@ -219,4 +223,13 @@ def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap:
 def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
     """Whether the target closes the mouth over what was between the lips: parted lips (or
     teeth) that end up (nearly) together."""
-    return dst_gap < CLOSED_GAP and (src_gap > max(dst_gap, 0.0) + 0.03 or teeth_showing(img, src_lm))
+    if dst_gap >= CLOSED_GAP:
+        return False
+    return teeth_showing(img, src_lm) or (src_gap > max(dst_gap, 0.0) + 0.03 and _dark_opening(img, src_lm))
+
+
+def _dark_opening(img: np.ndarray, lm: np.ndarray) -> bool:
+    """Whether the lips show a gap (darker than the lips) rather than just full lips whose inner
+    edges the landmarker puts apart."""
+    px = _opening_pixels(img, lm)
+    return len(px) >= 20 and float(px.mean()) < 0.7 * float(_lip_colour(img, lm).mean())
