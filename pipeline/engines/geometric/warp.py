@@ -211,7 +211,7 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
     return big, moved
 
 
-CLOSED = 0.7  # an eye whose opening shrinks by this much is closing (AU43): nothing of it may show
+CLOSED = 0.9  # an eye whose opening shrinks by this much is closed (AU43 near 1): nothing of it may show
 CREASE = 0.13  # IOD above the upper lid's margin: the top of the lid skin that slides down
 LASH = -0.012  # IOD below the margin where the band ends (above it: the margin landmarks can lie on the white)
 BELOW = 0.04  # IOD below the lower lid's landmarks the lid reaches (they lie inside the white)
