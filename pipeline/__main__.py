@@ -23,8 +23,8 @@ def _cmd_edit(a) -> int:
         configure(model=a.diffusion_model, adapter=a.adapter)
     result = edit(loaded.rgb, a.emotion, a.intensity, faces=a.faces, aus=a.aus, engine=a.engine, gate=gate,
                   detector=a.detector, embedder=a.embedder, classifier=a.classifier, seed=a.seed,
-                  auto_strength=a.auto_strength, leave_rejected=a.leave_rejected, reference=a.reference,
-                  strength=a.strength)
+                  auto_strength=a.auto_strength, leave_rejected=a.leave_rejected, teeth=not a.no_teeth,
+                  reference=a.reference, strength=a.strength)
     if a.reference:  # the printout and provenance name what was copied
         a.emotion, a.intensity = f"the expression of {a.reference}", a.strength
     save_image(a.out, result.image, loaded,
@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--auto-strength", action="store_true",
                    help="let the gate change the intensity until the edit reads (it says so)")
     e.add_argument("--leave-rejected", action="store_true", help="leave faces the gate rejects unchanged")
+    e.add_argument("--no-teeth", action="store_true", help="keep the lips closed (a closed-mouth smile)")
     e.add_argument("--seed", type=int, default=None, help="for engines with randomness (diffusion)")
     e.add_argument("--diffusion-model", default=None, help="diffusion engine: hub id or folder (MIEN_DIFFUSION_MODEL)")
     e.add_argument("--adapter", default=None, help="diffusion engine: emotion adapter folder (MIEN_DIFFUSION_ADAPTER)")

@@ -8,6 +8,7 @@ resolution (`pipeline.paste`). Backends are chosen by name (`pipeline.registry`)
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from contextlib import contextmanager
 
 import numpy as np
@@ -156,7 +157,7 @@ def _passing_intensity(img, out, face, request: RenderRequest, c, engine: Engine
         # Round to 5% steps: advice reads "try 65%", not "try 63%".
         steps = [round(float(v) * 20) / 20 for v in np.linspace(i, INTENSITY_MAX, ADVICE_PROBES + 1)[1:]]
     for v in dict.fromkeys(s for s in steps if s != round(i, 2) and s > 0):
-        r = engine.render(img, out, face, RenderRequest(request.emotion, v, request.aus, seed=request.seed))
+        r = engine.render(img, out, face, replace(request, intensity=v))
         if judge(r, _composed(out, r)).accepted:
             return v
     return None
@@ -180,7 +181,7 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
          engine: str | None = None, detections: list[Face] | None = None, gate: bool | str = True,
          detector: str | None = None, landmarker: str | None = None, embedder: str | None = None,
          classifier: str | None = None, seed: int | None = None, auto_strength: bool = False,
-         leave_rejected: bool = False, reference=None, strength: float = 1.0) -> EditResult:
+         leave_rejected: bool = False, reference=None, strength: float = 1.0, teeth: bool = True) -> EditResult:
     """Change the expression of the faces in `image`.
 
     image: path, bytes, PIL image or numpy array (RGB/gray, uint8). emotion: one of
@@ -195,6 +196,7 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
     auto_strength: let the gate retry at other intensities until the edit reads (off: the applied
     intensity is always the requested one; a rejected edit comes back marked, with advice).
     leave_rejected: faces the gate rejects are left as they were in the photo.
+    teeth: False drops the recipe's lip parting (a closed-mouth smile; your own `aus` still apply).
     reference: a photo whose (largest) face's expression is copied at `strength` 0..1.5
     (`pipeline.transfer`: emotion, intensity and gate are then set from it).
     Returns an `EditResult` with the image at the input's full resolution.
@@ -225,7 +227,7 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
         raise InvalidRequest(f"{len(chosen)} faces selected; at most {MAX_FACES} are edited at once: pick some.")
     out = rgb.copy()
     edits = []
-    request = RenderRequest(emotion, intensity, aus, seed=seed)
+    request = RenderRequest(emotion, intensity, aus, seed=seed, teeth=teeth)
     for i in chosen:
         fe = _edit_face(rgb, out, detections[i], i, request, gate, eng, backends, auto_strength, leave_rejected)
         for k, v in fe.timings_ms.items():

@@ -290,3 +290,16 @@ def test_smile_shading_is_measured_on_real_smiles(tmp_path):
     fold = (mean[129] + mean[61]) / 2  # between the nose wing and the mouth corner
     y, x = np.round(fold[::-1]).astype(int)
     assert fm.log_ratio[y - 2:y + 3, x - 2:x + 3].mean() < -0.02
+
+
+@pytest.mark.parametrize("person", ["001", "021", "005"])
+def test_a_closed_mouth_smile_keeps_the_lips_together_and_still_reads_happy(person):
+    """teeth=False: AU6 + AU12 without the recipe's AU25. The corners rise, the lips stay closed
+    (no interior is painted), and the gate still accepts it."""
+    rgb, faces = detect(london(person))
+    open_, closed = (edit(rgb, "happy", 1.0, detections=faces, teeth=t).faces[0] for t in (True, False))
+    m0, m1 = measures(closed.landmarks_before), measures(closed.landmarks_after)
+    assert "AU25" not in closed.aus_applied and "AU25" in open_.aus_applied
+    assert m1["lip_gap"] < 0.03 < measures(open_.landmarks_after)["lip_gap"]
+    assert m1["corner_lift"] - m0["corner_lift"] > 0.05
+    assert closed.verdict == "accepted"

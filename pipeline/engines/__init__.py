@@ -33,6 +33,7 @@ class RenderRequest:
     adjust: dict[str, float] = field(default_factory=dict)
     seed: int | None = None
     attempt: int = 1
+    teeth: bool = True  # False: no lip parting from the recipe (a closed-mouth smile)
 
     def action_units(self) -> dict[str, float]:
         """The user's AUs with the retry's adjustment added."""

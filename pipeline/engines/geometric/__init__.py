@@ -47,7 +47,7 @@ class GeometricEngine:
         t: dict[str, float] = {}
         src = face.landmarks
         with timer(t, "expression"):
-            p = expression.plan(src, request.emotion, request.intensity, request.action_units())
+            p = expression.plan(src, request.emotion, request.intensity, request.action_units(), teeth=request.teeth)
         r = Rendered(request, (0, 0, 0, 0), None, None, p.target, p.applied, p.removed, self.name, t)
         if np.abs(p.target - src)[:, :2].max() < 1e-3 and not p.applied:
             return r

@@ -375,8 +375,17 @@ class Plan:
     lip_gap_after: float
 
 
+OPENING = ("AU25", "AU26", "AU27")  # the AUs that part the lips and show teeth
+
+
+def recipe(emotion: str, teeth: bool = True) -> dict[str, float]:
+    """The emotion's AU weights at intensity 1; teeth=False drops the lip parting (a closed-mouth
+    smile: AU6 + AU12 without AU25)."""
+    return {k: v for k, v in RECIPES[emotion].items() if teeth or k not in OPENING}
+
+
 def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, float] | None = None,
-         relax: bool = True) -> Plan:
+         relax: bool = True, teeth: bool = True) -> Plan:
     """Destination landmarks for one face. The current expression is relaxed first (so a smiling
     photo can become sad), then the recipe at `intensity` plus any explicit `aus` is applied."""
     pose = pose_of(landmarks)
@@ -384,7 +393,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
     g = Geometry(c)
     d = np.zeros_like(c)
     removed: dict[str, float] = {}
-    weights = {k: v * intensity for k, v in RECIPES[emotion].items()}
+    weights = {k: v * intensity for k, v in recipe(emotion, teeth).items()}
     for k, v in (aus or {}).items():
         weights[k] = weights.get(k, 0.0) + v
     if relax and intensity > 0:
@@ -422,7 +431,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
     # The recipe acts on the face at rest: on a smile's open mouth the lip press (23/24) pulled
     # towards the old line between the lips, on top of the closing, and folded the corners.
     g_rest = Geometry(c + d) if d.any() else g
-    d_recipe = displacement(g_rest, RECIPES[emotion])
+    d_recipe = displacement(g_rest, recipe(emotion, teeth))
     d_aus = displacement(g_rest, aus or {})
 
     def at(t: float) -> np.ndarray:
@@ -442,7 +451,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if _area_ratio(c, at(mid), _skin_triangles()).min() >= MIN_AREA_RATIO else (lo, mid)
         d = at(min(lo, intensity))
-        weights = {k: v * lo for k, v in RECIPES[emotion].items()}
+        weights = {k: v * lo for k, v in recipe(emotion, teeth).items()}
         for k, v in (aus or {}).items():
             weights[k] = weights.get(k, 0.0) + v
     else:  # the user's own AUs fold the face: scale everything back
