@@ -7,9 +7,7 @@ resolution (`pipeline.paste`). Backends are chosen by name (`pipeline.registry`)
 """
 from __future__ import annotations
 
-import time
 from dataclasses import replace
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -18,16 +16,10 @@ from .emotions import INTENSITY_MAX, check_intensity, normalize_emotion, parse_a
 from .engines import Engine, Rendered, RenderRequest, get_engine
 from .errors import InvalidRequest, NoFaceError
 from .registry import Backends
+from .timing import timer
 from .types import EditResult, Face, FaceEdit
 
 MAX_FACES = 32  # faces edited in one request; more are refused with a message
-
-
-@contextmanager
-def _timer(store: dict, key: str):
-    t = time.perf_counter()
-    yield
-    store[key] = store.get(key, 0.0) + (time.perf_counter() - t) * 1000
 
 
 def select_faces(spec, n: int) -> list[int]:
@@ -60,10 +52,8 @@ def _composed(out: np.ndarray, r: Rendered) -> np.ndarray | None:
     if not r.changes:
         return None
     x0, y0, x1, y1 = r.region
-    t = time.perf_counter()
-    roi = paste.compose(out[y0:y1, x0:x1], r.pixels, r.mask)
-    r.timings_ms["blend"] = r.timings_ms.get("blend", 0.0) + (time.perf_counter() - t) * 1000
-    return roi
+    with timer(r.timings_ms, "blend"):
+        return paste.compose(out[y0:y1, x0:x1], r.pixels, r.mask)
 
 
 def _judge(img, out, face, r: Rendered, roi, emotion, use_id, backends: Backends):
@@ -95,12 +85,12 @@ def _edit_face(img, out, face, index, request: RenderRequest, gate_mode, engine:
 
     use_id = gate_mode != "emotion"
     t: dict[str, float] = {}
-    with _timer(t, "gate"):
+    with timer(t, "gate"):
         gate.prepare(img, [face], identity=use_id, classifier=backends.get("classifier"),
                      embedder=backends.get("embedder") if use_id else None)
 
     def judge(rr: Rendered, rroi):
-        with _timer(t, "gate"):
+        with timer(t, "gate"):
             return _judge(img, out, face, rr, rroi, request.emotion, use_id, backends)
 
     c = judge(r, roi)
@@ -118,7 +108,7 @@ def _edit_face(img, out, face, index, request: RenderRequest, gate_mode, engine:
     r, roi, c = best
     passes_at = None
     if not c.accepted and not auto_strength:
-        with _timer(t, "advice"):
+        with timer(t, "advice"):
             passes_at = _passing_intensity(img, out, face, request, c, engine, judge)
     fe = _face_edit(face, index, r)
     fe.requested_intensity = request.intensity
@@ -213,12 +203,12 @@ def edit(image, emotion: str = "happy", intensity: float = 1.0, faces="all", aus
         raise InvalidRequest(f"gate must be True, False or 'emotion' (got {gate!r}).")
     backends = Backends.choose(detector, landmarker, embedder, classifier)
     eng = get_engine(engine)
-    with _timer(timings, "decode"):
+    with timer(timings, "decode"):
         from .imageio import load_image
 
         rgb = load_image(image).rgb
     if detections is None:
-        with _timer(timings, "detect"):
+        with timer(timings, "detect"):
             detections = _detect(rgb, backends)
     if not detections:
         raise NoFaceError("No face was found in the photo: try a clearer, larger, front-facing face.")

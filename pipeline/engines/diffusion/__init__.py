@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import cv2
 import numpy as np
 
 from ...mesh import FACE_OVAL
+from ...timing import timer
 from ...types import Face
 from .. import EngineUnavailable, Rendered, RenderRequest
 
@@ -146,15 +146,14 @@ class DiffusionEngine:
         cs = np.s_[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
         face_a = face_alpha(geo.landmarks_after, crop)
         s = self.components.size
-        t = time.perf_counter()
-        small = cv2.resize(geometry[cs], (s, s), interpolation=cv2.INTER_AREA)
-        small_a = cv2.resize(face_a, (s, s), interpolation=cv2.INTER_LINEAR)
-        with self._lock:  # one denoising loop at a time per model (the scheduler keeps state)
-            out = self._m.generate(self.components, small, small_a, request.emotion, request.intensity,
-                                   0 if request.seed is None else request.seed, steps=self.steps,
-                                   strength=self.strength, guidance=self.guidance)
-        refined = cv2.resize(out, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_CUBIC)
-        r.timings_ms["diffusion"] = (time.perf_counter() - t) * 1000
+        with timer(r.timings_ms, "diffusion"):
+            small = cv2.resize(geometry[cs], (s, s), interpolation=cv2.INTER_AREA)
+            small_a = cv2.resize(face_a, (s, s), interpolation=cv2.INTER_LINEAR)
+            with self._lock:  # one denoising loop at a time per model (the scheduler keeps state)
+                out = self._m.generate(self.components, small, small_a, request.emotion, request.intensity,
+                                       0 if request.seed is None else request.seed, steps=self.steps,
+                                       strength=self.strength, guidance=self.guidance)
+            refined = cv2.resize(out, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_CUBIC)
         # Wanted: the refined face fading (by face_a) into the geometric result. Where the geometric
         # engine moved pixels (alpha 1) the pixels are that blend; elsewhere the paste's own alpha
         # does the fading, so the pixels are the refined face itself (blending twice would square it).

@@ -5,24 +5,15 @@ moved or were shaded keeps its value exactly.
 """
 from __future__ import annotations
 
-import time
-from contextlib import contextmanager
-
 import numpy as np
 
 from ...emotions import INTENSITY_MAX
+from ...timing import timer
 from ...types import Face
 from .. import Rendered, RenderRequest
 from . import expression, mouth, shading, warp
 
 CONTRAST = 0.35  # how far a retry moves the AU mix away from the emotion the classifier saw instead
-
-
-@contextmanager
-def timer(store: dict, key: str):
-    t = time.perf_counter()
-    yield
-    store[key] = store.get(key, 0.0) + (time.perf_counter() - t) * 1000
 
 
 def contrast(target: str, probs: dict[str, float], intensity: float) -> dict[str, float]:
