@@ -443,13 +443,10 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
     # gets the strongest fold-free intensity, found on a grid that does not depend on the request,
     # so stronger requests never give a weaker face (the result is flat past the limit).
     d_full = at(intensity)
-    if _area_ratio(c, d_full, _skin_triangles()).min() >= MIN_AREA_RATIO:
+    if fold_free(c, d_full):
         d = d_full
-    elif _area_ratio(c, at(0.0), _skin_triangles()).min() >= MIN_AREA_RATIO:
-        lo, hi = 0.0, INTENSITY_MAX
-        for _ in range(14):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if _area_ratio(c, at(mid), _skin_triangles()).min() >= MIN_AREA_RATIO else (lo, mid)
+    elif fold_free(c, at(0.0)):
+        lo = _largest_fold_free(c, at, INTENSITY_MAX, 14)
         d = at(min(lo, intensity))
         weights = {k: v * lo for k, v in recipe(emotion, teeth).items()}
         for k, v in (aus or {}).items():
@@ -489,16 +486,23 @@ def _area_ratio(c: np.ndarray, d: np.ndarray, tris: np.ndarray) -> np.ndarray:
     return area(c + d)[ok] / a0[ok]
 
 
+def fold_free(c: np.ndarray, d: np.ndarray) -> bool:
+    """Does c + d shrink no skin triangle below MIN_AREA_RATIO?"""
+    return bool(_area_ratio(c, d, _skin_triangles()).min() >= MIN_AREA_RATIO)
+
+
+def _largest_fold_free(c: np.ndarray, path, hi: float, steps: int) -> float:
+    """Bisection for the largest t in [0, hi] with c + path(t) fold-free (path(0) is)."""
+    lo = 0.0
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fold_free(c, path(mid)) else (lo, mid)
+    return lo
+
+
 def fold_free_scale(c: np.ndarray, d: np.ndarray) -> float:
     """Largest k in [0, 1] such that c + k*d shrinks no skin triangle below MIN_AREA_RATIO."""
-    tris = _skin_triangles()
-    if _area_ratio(c, d, tris).min() >= MIN_AREA_RATIO:
-        return 1.0
-    lo, hi = 0.0, 1.0
-    for _ in range(8):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _area_ratio(c, mid * d, tris).min() >= MIN_AREA_RATIO else (lo, mid)
-    return lo
+    return 1.0 if fold_free(c, d) else _largest_fold_free(c, lambda k: k * d, 1.0, 8)
 
 
 def lip_gap(c: np.ndarray) -> float:
