@@ -93,7 +93,7 @@ def get(kind: str, name: str | None = None) -> Any:
                 raise BackendUnavailable(f"The {name} {kind} cannot load: {e}") from None
             try:
                 inst.backend_name = name
-            except AttributeError:  # a slotted object: tag by the wrapper below instead
+            except AttributeError:  # a slotted object stays untagged: its caches carry no model name
                 pass
             _instances[key] = inst
         return _instances[key]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..gate import pct
 from ..types import FaceEdit
 
 DISPLAY_MAX = 1280  # longest side of the pictures shown in the page (the download is full size)
@@ -58,10 +59,6 @@ def face_square(shape, box, margin: float = 0.8) -> tuple[int, int, int, int]:
 def tile(rgb: np.ndarray, square) -> np.ndarray:
     x0, y0, x1, y1 = square
     return np.asarray(Image.fromarray(rgb[y0:y1, x0:x1]).resize((TILE, TILE), Image.LANCZOS))
-
-
-def pct(x: float) -> str:
-    return f"{x * 100:.0f}%"
 
 
 # ------------------------------------------------------------------------------- check texts
