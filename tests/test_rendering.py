@@ -107,12 +107,10 @@ def _ncc(a, b, m):
     return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum() + 1e-9))
 
 
-@pytest.mark.parametrize("emotion", ["happy", "fearful"])
-def test_a_new_opening_shows_a_real_mouth(emotion):
-    """001 neutral (no teeth) -> an open mouth: the opening, read back in the canonical mouth
-    frame, is the mouth-bank exemplar picked for it (relit: compared by correlation), not
-    synthetic teeth."""
-    rgb, src, dst, out = _edit("001", "neutral", emotion)
+def test_a_new_opening_shows_a_real_mouth():
+    """001 neutral (no teeth) -> a smile: the opening, read back in the canonical mouth frame, is
+    the mouth-bank exemplar picked for it (relit: compared by correlation), not synthetic teeth."""
+    rgb, src, dst, out = _edit("001", "neutral", "happy")
     inner, valid = mouthbank.rectify(out, dst)
     b = mouthbank.bank()
     i = mouthbank.pick(b, mouthbank.frame(dst).aspect(), mouthbank.skin_colour(rgb, src))
@@ -122,6 +120,29 @@ def test_a_new_opening_shows_a_real_mouth(emotion):
     assert core.sum() > 100
     r = _ncc(inner.mean(-1), b.interiors[i].mean(-1).astype(np.float64), core)
     assert r > 0.8, f"opening vs exemplar {b.ids[i]}: correlation {r:.2f}"
+
+
+def _teeth_by_half(rgb, src, dst, out) -> tuple[float, float]:
+    """Teeth height (of the mouth's width, `mouthbank.teeth_height`) in the upper and the lower half
+    of an opening, read back in the canonical mouth frame."""
+    inner, valid = mouthbank.rectify(out, dst)
+    skin = mouthbank.skin_colour(rgb, src)
+    rows = np.nonzero(valid.max(1) > 0.5)[0]
+    upper = np.arange(len(valid))[:, None] <= (rows.min() + rows.max()) // 2
+    return (mouthbank.teeth_height(inner, valid * upper, skin),
+            mouthbank.teeth_height(inner[::-1], (valid * ~upper)[::-1], skin))
+
+
+@pytest.mark.parametrize("person", ["001", "005", "021"])
+def test_fear_shows_lower_teeth_not_a_grin(person):
+    """Neutral -> fearful opens the mouth with the upper teeth under the stretched upper lip and
+    the lower teeth bared (a band of upper teeth read as a grin: issue 12); a smile from the same
+    photo shows its upper teeth. Measured on these photos: fear upper 0.000, lower 0.021-0.065;
+    smile upper 0.042-0.052 of the mouth's width."""
+    fear_up, fear_lo = _teeth_by_half(*_edit(person, "neutral", "fearful"))
+    smile_up, _ = _teeth_by_half(*_edit(person, "neutral", "happy"))
+    assert smile_up > 0.03 and fear_up < 0.01, (smile_up, fear_up)
+    assert fear_lo > 0.015
 
 
 def test_mouth_bank_is_real_and_small():

@@ -49,11 +49,13 @@ class GeometricEngine:
             warped = warp.remap(base, mapping)  # uint8: float only where mouth and shading draw
         with timer(t, "mouth"):
             if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after):
-                m = mouth.render_interior(image, src, p.target, warped, region, iod)
+                upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
+                m = mouth.render_interior(image, src, p.target, warped, region, iod,
+                                          upper_teeth=upper, lower_teeth=lower)
                 if m is not None:
                     changed |= m > 0
         with timer(t, "shading"):
-            m = shading.render(warped, p.target, p.applied, region, iod)
+            m = shading.render(warped, p.target, p.applied, region, iod, p.removed)
             if m is not None:
                 changed |= m
         r.region = (region.x0, region.y0, region.x1, region.y1)

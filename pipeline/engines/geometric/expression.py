@@ -61,7 +61,7 @@ RECIPES: dict[str, dict[str, float]] = {
     # as happy (tune half, ungated: 20 of 34 -> 0, the gate's ensemble 79% -> 79%, with the brows
     # straighter (more 4, less 2) and the lips stretched wider (20) and lower at the corners (15)).
     "fearful": {"AU1": 1.8, "AU2": 0.8, "AU4": 1.3, "AU5": 2.0, "AU7": 0.4, "AU15": 1.2, "AU20": 2.4,
-                "AU25": 0.9, "AU16": 1.1},
+                "AU25": 0.9, "AU16": 1.1, "AU26": 1.4},
     # Anger (4+5+7+23/24, EMFACS): brows pulled down and together in a "V", glaring lids (a wide
     # upper lid over tense lower lids), lips pressed with the corners down and the chin pushed up
     # (15+17, the closed-mouth variant); a little 9/10 flares the nostrils and tenses the nasolabial
@@ -77,8 +77,14 @@ RECIPES: dict[str, dict[str, float]] = {
     "disgusted": {"AU9": 2.8, "AU10": 1.6, "AU6": 0.8, "AU7": 1.2, "AU4": 0.6, "AU15": 1.2, "AU17": 1.0},
     "contempt": {"AU12R": 0.9, "AU14R": 0.8},
 }
+# Which teeth an opened mouth shows (mouth.render_interior: upper band fraction, lower rise): a
+# smile shows the upper teeth only. FER-trained readers take a band of upper teeth for a grin; in
+# fear and surprise the lips stretched or slack over a dropped jaw cover most of the upper teeth
+# and the lower lip pulled down bares the lower ones.
+TEETH_SHOWN: dict[str, tuple[float, float]] = {"fearful": (0.0, 0.5), "surprised": (0.3, 0.0)}
 SMILE_GAIN = 2.0  # intensity 1 = 2x the mean measured London smile
 CLOSED_GAP = 0.0  # inner-lip gap (IOD) of lips that meet: a resting 0.015 left a band of teeth showing
+JAW_U = 0.6  # how much less a dropped jaw lowers the lower lip at the corners than at the middle
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
 
@@ -292,6 +298,11 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
                 u = (p[:, 0] - g.mouth_cx) / (g.half_w * 1.05)
                 w = w * g.near_mouth * (1 - u ** 2).clip(0)
                 d[:, 1] -= 0.012 * (1 - g.below) * g.near_mouth * _bump(p, [g.mouth_cx, p[13, 1]], g.half_w, 0.1)
+            else:
+                # The lower lip hangs from the corners as the jaw drops: a U, not a flat band (a
+                # flat drop opened a box with straight sides). The chin below still drops in full.
+                u = np.clip((p[:, 0] - g.mouth_cx) / g.half_w, -1, 1)
+                w = w * (1 - JAW_U * u ** 2 * _bump(p, [g.mouth_cx, p[14, 1]], g.half_w * 1.4, 0.12))
             d[:, 1] += drop * w
             if au == "AU27":
                 d[:, 0] -= 0.03 * np.sign(p[:, 0] - g.mouth_cx) * g.near_mouth

@@ -58,10 +58,10 @@ def fold_map() -> FoldMap | None:
 def render(rgb: np.ndarray, dst: np.ndarray, origin: np.ndarray, k_upper: float, k_lower: dict[str, float]) -> np.ndarray | None:
     """Multiply the measured smile shading into `rgb` (uint8 region, in place): the map above SPLIT
     scaled by k_upper (AU6), below by k_lower['L'/'R'] per side (AU12, AU12R), in units of the mean
-    measured smile. Returns the touched mask (bool) or None. The map is smooth, so it is looked up
+    measured smile; negative k takes a smile's shading away. Returns the touched mask (bool) or None. The map is smooth, so it is looked up
     on a grid about as fine as the map itself and the gain upsampled."""
     fm = fold_map()
-    if fm is None or (k_upper <= 0 and max(k_lower.values()) <= 0):
+    if fm is None or (k_upper == 0 and not any(k_lower.values())):
         return None
     gh, gw = fm.log_ratio.shape
     cy = (np.arange(gh, dtype=np.float32) / PX + Y0)[:, None]

@@ -83,12 +83,56 @@ def _interior(src_img, src_lm, aspect: float) -> tuple[np.ndarray, np.ndarray, f
     return _relit(b, i, skin), b.valid[i].astype(np.float32) / 255, float(b.noise[i]), float(b.aspect[i])
 
 
+def _teeth_rows(inner: np.ndarray, valid: np.ndarray, src_img: np.ndarray, src_lm: np.ndarray) -> float:
+    """Height of the interior's upper-teeth band in exemplar pixels."""
+    return mouthbank.teeth_height(inner, valid, mouthbank.skin_colour(src_img, src_lm)) * mouthbank.W
+
+
+ROUND = 0.12  # corner radius (of the mouth's width) of a dropped or stretched mouth's opening
+RIM = 0.08  # how far (of the mouth's width) the inner lip's light reaches into a wide opening
+LOWER_NARROW = 0.8  # the lower front teeth span less of the mouth than the upper ones
+LOWER_SHADE = 0.72  # and sit in the upper lip's shadow
+
+
+def _rounded(alpha: np.ndarray, r: float) -> np.ndarray:
+    """The opening with its corners rounded off (a morphological opening with a disc): the mesh's
+    inner lip is a polygon of a few points, and a dropped jaw pulls it into a box; a real opening
+    is an oval whose lips curve in at the corners."""
+    k = int(round(r)) * 2 + 1
+    if k < 3:
+        return alpha
+    ys, xs = np.nonzero(alpha)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    sub = np.pad(alpha[y0:y1, x0:x1], k)
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    out = alpha.copy()
+    out[y0:y1, x0:x1] = cv2.morphologyEx(sub, cv2.MORPH_OPEN, disc)[k:-k, k:-k]
+    return out
+
+
+def _lower_teeth(cav, big, s, up, width, size, band, rise) -> np.ndarray:
+    """The lower teeth over the cavity: no exemplar has them (the bank's smiles hide them behind
+    the lower lip), so they are the exemplar's upper teeth mirrored, narrowed and shaded, rising
+    `rise` pixels above the lower inner lip (`up`: pixels above it) with their edge at the top."""
+    mx = ((s - width / 2) / LOWER_NARROW + width / 2) * size[0] / width - 0.5
+    my = band - rise + up - 0.5  # mirrored: the incisal edge `rise` above the lip
+    low = cv2.remap(big, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    a = np.clip(low[..., 3], 0, 1) * np.clip(rise - up + 0.5, 0, 1) * (up > -0.5)
+    return cav * (1 - a[..., None]) + LOWER_SHADE * low[..., :3] * a[..., None]
+
+
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
-                    region: Region, iod_px: float, amount: float = 1.0, seed: int = 0) -> np.ndarray | None:
+                    region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
+                    upper_teeth: float = 1.0, lower_teeth: float = 0.0) -> np.ndarray | None:
     """Fill the destination opening in `warped` (the region's pixels, uint8 RGB, in place): a real
     interior (the person's own teeth, or a bank exemplar relit and re-grained to the photo) placed
     at the mouth's scale under the upper lip, a cavity darkening with depth below it; or, when a
     smile with teeth closes, the dark line between closed lips. Painted only inside the inner lips.
+    upper_teeth: the fraction of the interior's upper-teeth band left showing below the upper lip
+    (1: all of it, as in a smile; less slides the interior up under the lip: a stretched or dropped
+    mouth covers most of the upper teeth, and a full band reads as a grin). lower_teeth: how tall
+    the lower teeth rise above the lower lip, as a fraction of the upper band (0: none).
     Returns the painted alpha (float32, region-sized) or None."""
     f = mouthbank.frame(dst_lm)
     gap = float((dst_lm[14, :2] - dst_lm[13, :2]) @ f.n) / max(iod_px, 1.0)  # < 0: lips pressed
@@ -99,6 +143,12 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     alpha = _inside(poly, region, warped.shape[:2], max(1.0, FEATHER * f.width))
     if alpha.max() <= 0:
         return None
+    if upper_teeth < 1:
+        # never wider a radius than a third of the opening's height: a slit stays a slit
+        h_px = float((dst_lm[14, :2] - dst_lm[13, :2]) @ f.n)
+        alpha = _rounded(alpha, min(ROUND * f.width, h_px / 3))
+        if alpha.max() <= 0:
+            return None
     ys, xs = np.nonzero(alpha)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     gx, gy = np.meshgrid(np.arange(x0, x1) + region.x0, np.arange(y0, y1) + region.y0)
@@ -118,9 +168,15 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         rows = valid.sum(0)[None]
         valid = valid * np.clip((0.8 * rows - np.arange(mouthbank.H)[:, None]) / (0.25 * rows + 1), 0, 1)
     big = cv2.resize(np.dstack([inner, valid]), size, interpolation=interp)
-    mx, my = (s * size[0] / f.width - 0.5).astype(np.float32), (depth - 0.5).astype(np.float32)
+    # Teeth hidden under the upper lip: the interior slides up by that part of its teeth band.
+    band = _teeth_rows(inner, valid, src_img, src_lm) * k  # upper-teeth band, target pixels
+    hide = (1.0 - float(np.clip(upper_teeth, 0, 1))) * band
+    mx, my = (s * size[0] / f.width - 0.5).astype(np.float32), (depth - 0.5 + hide).astype(np.float32)
     ex = cv2.remap(big, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     ex_rgb, ex_a = ex[..., :3], np.clip(ex[..., 3], 0, 1)
+    if upper_teeth < 1:
+        # Only the teeth: below them a smile's exemplar shows its own lower lip and shadow.
+        ex_a = ex_a * np.clip(band - (depth + hide) + 0.5, 0, 1)
     # Cavity: the exemplar's own darkest colour (corner shadow), darker with depth; the tongue
     # (the lip colour in shadow) shows near the lower lip of a tall opening.
     lum, ok = inner.mean(-1), valid > 0.5
@@ -135,6 +191,15 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     front = np.clip((t - crown) / np.maximum(f.t_lo(s) - crown, 1.0), 0, 1)
     tongue = np.clip((t - crown) / max(0.15 * f.width, 1.0), 0, 1) * np.clip((h_open / f.width - 0.2) / 0.2, 0, 1)
     cav = cav * (1 - tongue[..., None]) + lips * (0.3 + 0.3 * front)[..., None] * tongue[..., None]
+    if upper_teeth < 1:
+        # A wide opening's edge is the inner lip's wet side turning in, not a cut-out: the cavity
+        # lightens towards the lips over a few pixels instead of ending in a hard dark polygon.
+        inside = (alpha[y0:y1, x0:x1] > 0).astype(np.uint8)
+        dist = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+        rim = np.exp(-dist / max(RIM * f.width, 1.0))[..., None]
+        cav = cav * (1 - rim) + lips * 0.55 * rim
+    if lower_teeth > 0 and band >= 1:
+        cav = _lower_teeth(cav, big, s, f.t_lo(s) - t, f.width, size, band, lower_teeth * band)
     fill = ex_rgb * ex_a[..., None] + cav * (1 - ex_a[..., None])
     # Grain: a bank exemplar is cleaner than a grainy photo (and smoother once enlarged).
     if ex_grain >= 0:

@@ -35,6 +35,9 @@ def _dense(pts: np.ndarray, n: int = 12) -> np.ndarray:
     return pts[i] + (t - i)[:, None] * (pts[i + 1] - pts[i])
 
 
+# How much of a removed smile's shading (its cheeks, folds, crow's feet, measured as AU6/AU12 from
+# the corner lift) is divided out: the geometry reads the smile's size, not how deep its folds are.
+UNDO_SMILE = 1.0
 WORK_IOD = 96.0  # shading is drawn and blurred with at most this many pixels between the eyes
 
 
@@ -98,10 +101,13 @@ class _Canvas:
         return touched
 
 
-def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: Region, iod: float):
-    """Darken/lighten `rgb` (the region's uint8 pixels, in place) for the AUs in `weights`.
-    Returns the mask of touched pixels (bool) or None."""
+def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: Region, iod: float,
+           removed: dict[str, float] | None = None):
+    """Darken/lighten `rgb` (the region's uint8 pixels, in place) for the AUs in `weights`; the
+    measured smile shading of a smile taken away (`removed`: AU6/AU12 read on the photo) is divided
+    out. Returns the mask of touched pixels (bool) or None."""
     w = {k: max(0.0, v) for k, v in weights.items()}
+    gone = {k: UNDO_SMILE * min(max(0.0, (removed or {}).get(k, 0.0)), 1.5) for k in ("AU6", "AU12")}
     cv = _Canvas(rgb.shape[:2], region, iod)
     p = lm[:, :2].astype(np.float32)
     # The face's own axes (x along the eyes, y down the face): every offset below is in them, so
@@ -122,8 +128,9 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     # The smile's own shading is measured (foldmap: London neutral -> smile pairs), in units of the
     # mean measured smile, which AU6/AU12 = 1 doubles (SMILE_GAIN). Drawn folds are the fallback
     # without the map, and what AU9/AU10 add to the nasolabial furrow.
-    measured = foldmap.render(rgb, lm, np.array([region.x0, region.y0]), SMILE_GAIN * min(w.get("AU6", 0), 1.5),
-                              {k: SMILE_GAIN * min(v, 1.5) for k, v in smiles.items()})
+    measured = foldmap.render(rgb, lm, np.array([region.x0, region.y0]),
+                              SMILE_GAIN * (min(w.get("AU6", 0), 1.5) - gone["AU6"]),
+                              {k: SMILE_GAIN * (min(v, 1.5) - gone["AU12"]) for k, v in smiles.items()})
     drawn_smile = measured is None and foldmap.fold_map() is None
     for side, (ala, corner) in {"L": (129, 61), "R": (358, 291)}.items():
         s = (smiles[side] if drawn_smile else 0.0) + lift
