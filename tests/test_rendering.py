@@ -293,6 +293,26 @@ def test_folds_turn_with_the_head(emotion):
     assert r > 0.7, f"upright vs tilted shading: correlation {r:.2f}"
 
 
+def test_folds_go_deeper_on_darker_skin():
+    """A fold darkens by a fraction of the skin's brightness, which on dark skin is a few grey
+    levels: the drawn folds' relative depth grows as the skin darkens. The same photo (001,
+    angry) at 40% exposure gets deeper folds (relative darkening), and the real dark-skinned 025
+    gets a larger gain than the light-skinned 001."""
+    from pipeline.engines.geometric import shading
+
+    rgb, face = _photo("001", "neutral")
+    dim = (rgb.astype(np.float32) * 0.4).astype(np.uint8)
+    depth = [1 - float(_shading_gain(im, face, "angry").min()) for im in (rgb, dim)]
+    assert depth[1] > 1.5 * depth[0], depth
+
+    def gain(face_id):
+        im, f = _photo(face_id, "neutral")
+        region = warp.region_for(f.landmarks, im.shape[:2])
+        return shading._contrast_gain(im[region.slices], f.landmarks[:, :2], region)
+
+    assert gain("001") < 1.1 and gain("025") > 1.3, (gain("001"), gain("025"))
+
+
 @needs_shared
 def test_smile_shading_is_measured_on_real_smiles(tmp_path):
     """weights/smile_shading.npz is what scripts/build_smile_shading.py measures on the 68 London

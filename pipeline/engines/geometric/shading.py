@@ -38,6 +38,11 @@ def _dense(pts: np.ndarray, n: int = 12) -> np.ndarray:
 # How much of a removed smile's shading (its cheeks, folds, crow's feet, measured as AU6/AU12 from
 # the corner lift) is divided out: the geometry reads the smile's size, not how deep its folds are.
 UNDO_SMILE = 1.0
+SKIN_AT = [50, 280, 101, 330, 151, 9]  # cheeks and forehead (mouthbank.SKIN_POINTS less the lower ones)
+SKIN_REF = 150.0  # grey level of skin at which folds keep their drawn depth (light skin is brighter)
+CONTRAST_EXP = 1.0
+CONTRAST_MAX = 2.5
+FOLD_BLUR = 0.02  # Gaussian sigma of the folds (IOD): a fold is a soft shadow, not a stroke
 WORK_IOD = 96.0  # shading is drawn and blurred with at most this many pixels between the eyes
 
 
@@ -73,20 +78,20 @@ class _Canvas:
             if q is not None:
                 cv2.line(self.light, tuple(q[k]), tuple(q[k + 1]), float(strength * t) * 0.45, th, cv2.LINE_AA, shift=4)
 
-    def apply(self, rgb: np.ndarray) -> np.ndarray | None:
+    def apply(self, rgb: np.ndarray, gain_k: float = 1.0) -> np.ndarray | None:
         """Multiply the lines' shading into `rgb` (uint8, full resolution, in place), blurring only
         the area the lines cover (plus 3 sigma). Returns the touched-pixel mask (bool, region-sized)."""
         ys, xs = np.nonzero(self.dark + self.light)
         if not len(ys):
             return None
-        k = 0.02 * self.iod
+        k = FOLD_BLUR * self.iod
         pad = int(3 * k * 1.3) + 2
         h, w = self.dark.shape
         y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
         x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
         dark = cv2.GaussianBlur(self.dark[y0:y1, x0:x1], (0, 0), k)
         light = cv2.GaussianBlur(self.light[y0:y1, x0:x1], (0, 0), k * 1.3)
-        gain = (1 - dark) * (1 + 0.5 * light)
+        gain = (1 - np.minimum(gain_k * dark, 0.9)) * (1 + 0.5 * gain_k * light)
         touched_small = np.maximum(dark, light) > 1e-3
         # Back to full resolution: the same box in image pixels.
         fy0, fx0 = int(y0 / self.scale), int(x0 / self.scale)
@@ -99,6 +104,20 @@ class _Canvas:
         touched = np.zeros(self.full, bool)
         touched[fy0:fy1, fx0:fx1] = touched_small
         return touched
+
+
+def _contrast_gain(rgb: np.ndarray, p: np.ndarray, region: Region) -> float:
+    """How much deeper the drawn folds go on darker skin. A fold darkens skin by a fraction of its
+    brightness, so on dark skin the same fraction is a few grey levels that neither people nor
+    classifiers see (on the tune half's black faces the folds of disgust and anger barely showed);
+    relative depth grows as the skin darkens, up to CONTRAST_MAX."""
+    h, w = rgb.shape[:2]
+    xy = np.round(p[SKIN_AT] - [region.x0, region.y0]).astype(int)
+    ok = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    if not ok.any():
+        return 1.0
+    lum = float(np.median(rgb[xy[ok, 1], xy[ok, 0]].astype(np.float32).mean(-1)))
+    return float(np.clip((SKIN_REF / max(lum, 1.0)) ** CONTRAST_EXP, 1.0, CONTRAST_MAX))
 
 
 def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: Region, iod: float,
@@ -181,7 +200,7 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     if chin > 0:
         c = (p[17] + p[152]) / 2 - (p[152] - p[17]) * 0.15
         cv.line(_bezier(c - v(0.2, -0.03), c, c + v(0.2, 0.03)), 0.15 * min(chin, 1.5), 0.02)
-    drawn = cv.apply(rgb)
+    drawn = cv.apply(rgb, _contrast_gain(rgb, p, region))
     if measured is None or drawn is None:
         return drawn if measured is None else measured
     return drawn | measured
