@@ -164,3 +164,30 @@ def test_a_retry_moves_the_au_mix_away_from_the_emotion_seen_instead():
     # Seen as neutral: nothing to move away from (the retry is just stronger); contempt: geometric.
     assert contrast("angry", {"neutral": 0.9, "angry": 0.1}, 1.0) == {}
     assert contrast("contempt", {"happy": 0.9}, 1.0) == {}
+
+class _Fixed:
+    """A classifier that reads every face as the given probabilities (to pin one rule down)."""
+
+    def __init__(self, **p):
+        self.p = {e: 0.0 for e in gate.thresholds()} | p
+
+    def predict(self, rgb, faces):
+        return [dict(self.p) for _ in faces]
+
+
+def test_neutral_is_judged_by_what_lingers_not_by_a_very_high_p_neutral(face001):
+    """Real neutral faces often read only 0.6-0.8 neutral; what marks a face that kept its smile is
+    the smile still read above what real neutral faces show. Real photos: the five test people's
+    neutral photos pass as neutral, their smiles with teeth do not."""
+    rgb, faces = face001
+    ok = gate.check(rgb, rgb, faces[0], "neutral", identity=False, classifier=_Fixed(neutral=0.7, sad=0.2))
+    assert ok.accepted  # the former rule (p(neutral) >= 0.82) rejected it
+    kept = gate.check(rgb, rgb, faces[0], "neutral", identity=False, classifier=_Fixed(neutral=0.7, happy=0.3))
+    assert not kept.accepted
+    assert gate.explain(kept, "neutral", 0.5)[0] == "At 50% the face still shows some smile."
+    for person in ("001", "005", "021", "025", "064"):
+        im, f = detect(london(person, "neutral"))
+        assert gate.check(im, im, f[0], "neutral", identity=False).accepted, person
+    for person in ("001", "021", "025", "064"):
+        im, f = detect(london(person, "happy"))
+        assert not gate.check(im, im, f[0], "neutral", identity=False).accepted, person
