@@ -36,8 +36,11 @@ from ...mesh import (
     LID_LO_R,
     LID_UP_L,
     LID_UP_R,
+    LIP_CORNERS,
     LIPS_INNER_LOWER,
     LIPS_INNER_UPPER,
+    LIPS_LOWER_RINGS,
+    LIPS_UPPER_RINGS,
     STABLE,
 )
 
@@ -87,6 +90,7 @@ RECIPES: dict[str, dict[str, float]] = {
 TEETH_SHOWN: dict[str, tuple[float, float]] = {"fearful": (0.0, 0.5), "surprised": (0.3, 0.0), "disgusted": (0.5, 0.0)}
 SMILE_GAIN = 2.0  # intensity 1 = 2x the mean measured London smile
 CLOSED_GAP = 0.0  # inner-lip gap (IOD) of lips that meet: a resting 0.015 left a band of teeth showing
+REST_BELOW = 0.01  # IOD below the real neutrals' 5th-percentile corner lift that a removed smile lands
 JAW_U = 0.6  # how much less a dropped jaw lowers the lower lip at the corners than at the middle
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
@@ -168,16 +172,23 @@ class Geometry:
         # The line between the lips (the upper lip's inner edge): points below it belong to the
         # lower lip and jaw. The inner lip edges touch when the mouth is closed, so they are
         # labelled by index rather than by position.
-        up = p[LIPS_INNER_UPPER]
-        order = np.argsort(up[:, 0])
-        self.mouth_line = np.interp(p[:, 0], up[order, 0], up[order, 1])
+        # On lips pressed together the landmarker often puts the lower inner edge above the upper
+        # one (the line is then the higher of the two), and the lips' rings cross: their points
+        # are labelled by ring, not by position, or lower-lip points counted as upper lip stayed
+        # behind when the lower lip moved and folded it (tune 070, a closed smile relaxed).
+        line = []
+        for idx in (LIPS_INNER_UPPER, LIPS_INNER_LOWER):
+            q = p[idx]
+            order = np.argsort(q[:, 0])
+            line.append(np.interp(p[:, 0], q[order, 0], q[order, 1]))
+        self.mouth_line = np.minimum(*line)
         half_w = abs(p[291, 0] - p[61, 0]) / 2
         self.half_w = half_w
         self.mouth_cx = (p[291, 0] + p[61, 0]) / 2
         below = _ramp(p[:, 1] - self.mouth_line, 0.0, 0.02)
-        below[LIPS_INNER_UPPER] = 0.0
-        below[LIPS_INNER_LOWER] = 1.0
-        below[[61, 291, 78, 308]] = 0.5  # the corners belong to both lips
+        below[LIPS_UPPER_RINGS] = 0.0
+        below[LIPS_LOWER_RINGS] = 1.0
+        below[LIP_CORNERS] = 0.5  # the corners belong to both lips
         self.below = below
         self.near_mouth = _bump(p, np.array([self.mouth_cx, p[[13, 14], 1].mean()]), half_w * 1.5, 0.35)
         # Brow AUs fade out towards the upper lids over a wide band, so the skin between brow and
@@ -447,7 +458,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             # below the low end of real neutral faces (5th percentile - 0.01 IOD, a few pixels), as
             # the smile's own skin folds and dimples stay in the photo (tune half, smiles -> neutral,
             # ensemble: corners at the median 59%, 5th percentile 68%, 0.01 below it 74%).
-            rest = model().neutral_range["corner_lift"][0] - 0.01
+            rest = model().neutral_range["corner_lift"][0] - REST_BELOW
             more = (measures_canonical(c + d)["corner_lift"] - rest) / _unit_response()["AU12"]
             more = float(np.clip(more, -removed["AU12"], 2 * INTENSITY_MAX - removed["AU12"]))
             d -= displacement(g, {"AU12": more}) * keep_edge
