@@ -229,6 +229,20 @@ def test_closing_a_smile_leaves_no_teeth(face_id, emotion):
     assert not mouth.teeth_showing(out, dst)
 
 
+def test_teeth_are_seen_where_the_inner_lips_take_in_much_of_the_lips():
+    """105's smile shows teeth, but the landmarker's inner lips take in much of the lips, so only 20%
+    of the opening is enamel (the share rule needs 20%+); its enamel area (0.0086 IOD^2) is more
+    than twice any real neutral face's. Unseen, its teeth were squeezed into pale grey dashes on
+    the closed lips (6 px paler and greyer than the lips); seen, closing inpaints them (0)."""
+    rgb, src, dst, out = _edit("105", "happy", "neutral")
+    assert mouth.teeth_showing(rgb, src)
+    outer = _poly_mask(out.shape[:2], dst[LIPS_OUTER])
+    px = out.astype(np.float32)
+    lip = mouth._lip_colour(rgb, src)
+    pale_grey = (px.mean(-1) > 1.1 * lip.mean()) & (px.max(-1) - px.min(-1) < 0.6 * (lip.max() - lip.min()))
+    assert int((outer & pale_grey).sum()) == 0
+
+
 def _bright_in_eyes(src_rgb, img, lm):
     """Pixels in (and just around) the eyes brighter than the person's own upper-lid skin: the
     white of the eye (and catch-lights), which a closed lid hides."""

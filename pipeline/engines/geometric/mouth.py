@@ -16,6 +16,7 @@ from ...mesh import LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
 from . import mouthbank
 from .warp import Region
 
+TEETH_AREA = 0.0036  # enamel-like pixels / IOD^2 in the source opening that also means "real teeth"
 TEETH_SHOWING = 0.2  # fraction of enamel-like pixels in the source opening that means "real teeth"
 
 
@@ -274,9 +275,14 @@ def teeth_showing(img: np.ndarray, lm: np.ndarray) -> bool:
     px = _opening_pixels(img, lm)
     if len(px) < 20:  # closed lips: a sliver, no teeth
         return False
-    # Thresholds from the London photos: they flag 29 of 68 real smiles (about half show teeth)
-    # and 0 of 68 neutral faces.
-    return float(mouthbank.tooth_like(px, np.array([_skin_brightness(img, lm)])).mean()) > TEETH_SHOWING
+    # Thresholds from the London photos: the share flags 29 of 68 real smiles (about half show
+    # teeth) and 0 of 68 neutral faces. Where the landmarker's inner lips take in much of the lips,
+    # the share is diluted; the enamel area itself (per IOD squared) then tells: twice the most any
+    # real London neutral face shows (0.0018) adds 2 smiles (105's teeth were squeezed into grey
+    # dashes when it closed).
+    tooth = mouthbank.tooth_like(px, np.array([_skin_brightness(img, lm)]))
+    iod = float(np.hypot(*(lm[263, :2] - lm[33, :2])))
+    return float(tooth.mean()) > TEETH_SHOWING or tooth.sum() / max(iod, 1.0) ** 2 > TEETH_AREA
 
 
 def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
