@@ -177,6 +177,11 @@ NOUNS = {"neutral": "neutral face", "happy": "smile", "sad": "sadness", "angry":
          "disgusted": "disgust", "surprised": "surprise", "contempt": "one-sided smirk"}
 
 
+def _as(e: str) -> str:
+    """The emotion as the object of "reads more as ...": a smile, a neutral face, sadness."""
+    return {"happy": "a smile", "neutral": "a neutral face", "contempt": "a one-sided smirk"}.get(e, NOUNS[e])
+
+
 def pct(x: float) -> str:
     return f"{round(x * 100):d}%"
 
@@ -196,13 +201,13 @@ def explain(c: Check, target: str, intensity: float, passes_at: float | None = N
         seen = max(c.probs, key=c.probs.get) if c.probs else None
         left = lingering(c.probs) if target == "neutral" and c.probs else None
         if left and seen == target:
-            reason = f"At {pct(intensity)} the face still shows some {NOUNS[left]}."
+            reason = f"At {pct(intensity)} the face still shows some {'of the smile' if left == 'happy' else NOUNS[left]}."
         elif target == "contempt" or seen in (None, target) or c.probs.get(target, 0) < thresholds().get(target, 1):
             reason = f"The {noun} is not clear enough at {pct(intensity)}."
             if seen not in (None, target, "neutral") and target != "contempt":
-                reason = f"The {noun} is not clear enough at {pct(intensity)}: it reads more as {NOUNS[seen]}."
+                reason = f"The {noun} is not clear enough at {pct(intensity)}: it reads more as {_as(seen)}."
         else:
-            reason = f"At {pct(intensity)} the face reads more as {NOUNS[seen]} than {noun}."
+            reason = f"At {pct(intensity)} the face reads more as {_as(seen)} than {_as(target)}."
         if passes_at is not None:
             advice = f"Try {pct(passes_at)} or more."
         else:

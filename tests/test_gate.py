@@ -145,6 +145,8 @@ def test_reasons_are_plain_words_with_advice():
     reason, advice = gate.explain(rival, "fearful", 1.0, None)
     assert reason == "At 100% the face reads more as surprise than fear."
     assert "strongest setting" in advice
+    grin = gate.Check(False, "x", {"happy": 0.6, "sad": 0.3}, 0.3, 0.99, True, emotion_ok=False)
+    assert gate.explain(grin, "sad", 1.0)[0] == "At 100% the face reads more as a smile than sadness."
     lost = gate.Check(False, "identity", {"happy": 0.9}, 0.9, 0.3, False, 0.465, emotion_ok=True)
     assert gate.explain(lost, "happy", 1.5, 1.1) == (
         "At 150% the face may no longer look like the same person.", "Try 110% or less.")
@@ -184,7 +186,7 @@ def test_neutral_is_judged_by_what_lingers_not_by_a_very_high_p_neutral(face001)
     assert ok.accepted  # the former rule (p(neutral) >= 0.82) rejected it
     kept = gate.check(rgb, rgb, faces[0], "neutral", identity=False, classifier=_Fixed(neutral=0.7, happy=0.3))
     assert not kept.accepted
-    assert gate.explain(kept, "neutral", 0.5)[0] == "At 50% the face still shows some smile."
+    assert gate.explain(kept, "neutral", 0.5)[0] == "At 50% the face still shows some of the smile."
     for person in ("001", "005", "021", "025", "064"):
         im, f = detect(london(person, "neutral"))
         assert gate.check(im, im, f[0], "neutral", identity=False).accepted, person
