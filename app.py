@@ -12,7 +12,8 @@ API (gradio_client), endpoint "/edit":
                                        api_name="/edit")
 inputs: image, emotion (one of EMOTIONS), intensity (0 to 1.5; 1 = clear and natural),
 faces ("all" or indices numbered left to right from 0, e.g. "0,2"), aus (extra action units,
-e.g. "AU12=0.5,AU6=0.3" or ""). outputs: the edited full-resolution PNG and
+e.g. "AU12=0.5,AU6=0.3" or ""), teeth (optional, default True; False: the emotion does not part
+the lips, e.g. a closed-lip smile; the aus still apply). outputs: the edited full-resolution PNG and
 `EditResult.summary()` (per face: region, probabilities before/after, identity, verdict, advice).
 """
 from __future__ import annotations
@@ -84,6 +85,7 @@ CSS = """
   #result, #before, #compare {height: 32vh !important;}
   #result-col:not(:has(#result img)) {display: none;} /* nothing to show yet: the upload comes first */
   #slider-mode {display: none;}
+  #auto, #leave, #teeth {flex: 1 1 40% !important; min-width: 40% !important;} /* two a line, not three squeezed */
   #result-actions {flex-wrap: nowrap;}
   #result-actions > * {min-width: 0 !important;}
   #status {font-size: 0.85em;}
@@ -184,6 +186,9 @@ with gr.Blocks(title="Mien: change a facial expression",
                 named("auto", gr.Checkbox(False, label="Auto strength (raise or lower it until the check passes)",
                                           elem_id="auto"))
                 named("leave", gr.Checkbox(False, label="Leave rejected faces unchanged", elem_id="leave"))
+                named("teeth", gr.Checkbox(True, label="Open the mouth (show teeth)", elem_id="teeth",
+                                           info="Off: no emotion parts the lips (a closed-lip smile; surprised "
+                                                "and fearful keep the mouth shut too)"))
             with gr.Row():
                 named("undo", gr.Button("Undo last step", size="sm", elem_id="undo"))
                 named("reset", gr.Button("Undo all edits", size="sm", elem_id="reset"))
@@ -221,7 +226,7 @@ with gr.Blocks(title="Mien: change a facial expression",
     with gr.Row(visible=False):  # the named API endpoint (gradio_client), not shown in the page
         api_in = [PhotoInput(label="image"), gr.Textbox(value="happy", label="emotion"),
                   gr.Number(value=1.0, label="intensity"), gr.Textbox(value="all", label="faces"),
-                  gr.Textbox(value="", label="aus")]
+                  gr.Textbox(value="", label="aus"), gr.Checkbox(value=True, label="teeth")]
         api_out = [gr.Image(type="filepath", format="png", label="edited image"), gr.JSON(label="summary")]
         api_btn = gr.Button("edit")
 
@@ -231,13 +236,14 @@ with gr.Blocks(title="Mien: change a facial expression",
     for name in ["intensity", *h.AU_IDS]:
         wire(C[name].input, h.on_drag, edit_in, busy=False, show_progress="hidden")
         wire(C[name].release, h.on_control, edit_in, show_progress="minimal")
-    for name in ["auto", "leave"]:
+    for name in h.OPTIONS:
         wire(C[name].input, h.on_control, edit_in, show_progress="minimal")
     wire(C["target"].input, h.on_target, ["state", "plan", "target", "last"], busy=False, show_progress="hidden",
          trigger_mode=None)
-    wire(C["reset"].click, h.on_reset, ["state", "history", "target", "auto", "leave"], trigger_mode=None)
-    wire(C["undo"].click, h.on_undo_step, ["state", "history", "target", "auto", "leave"], trigger_mode=None)
-    wire(C["strip_btn"].click, h.on_strip, ["state", "target", "emotion", *h.AU_IDS], busy=False, trigger_mode=None)
+    wire(C["reset"].click, h.on_reset, ["state", "history", "target", *h.OPTIONS], trigger_mode=None)
+    wire(C["undo"].click, h.on_undo_step, ["state", "history", "target", *h.OPTIONS], trigger_mode=None)
+    wire(C["strip_btn"].click, h.on_strip, ["state", "target", "emotion", "teeth", *h.AU_IDS], busy=False,
+         trigger_mode=None)
     C["slider_mode"].input(None, [C["slider_mode"]], None, js=SLIDER_MODE)
     api_btn.click(h.api_edit, api_in, api_out, api_name="edit")
 

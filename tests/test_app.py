@@ -503,6 +503,20 @@ def test_client_action_units_alone(client):
     assert (diff > 20).sum() > 200
 
 
+def test_client_teeth_off_is_the_librarys_closed_lip_smile(client):
+    """The optional sixth input: False gives edit(teeth=False) and says so in the PNG; the calls
+    above, with five inputs, get the default (teeth shown)."""
+    from gradio_client import handle_file
+
+    from pipeline import detect, edit
+
+    src = london("001")
+    png, summary = client.predict(handle_file(str(src)), "happy", 1.0, "all", "", False, api_name="/edit")
+    rgb, faces = detect(src)
+    assert np.array_equal(load_image(png).rgb, edit(rgb, "happy", 1.0, detections=faces, teeth=False).image)
+    assert "teeth=off" in Image.open(png).info["Description"] and summary["faces"][0]["emotion"] == "happy"
+
+
 def test_client_bad_request_is_one_line(client):
     from gradio_client import handle_file
 
@@ -525,7 +539,8 @@ def test_slider_path_is_fast_on_1024px(tmp_path):
     times = []
     for pct in (60, 80, 100, 120, 140, 100, 90):
         t = time.perf_counter()
-        out = handlers.on_drag(None, state, {}, [], "all", "surprised", pct, False, False, *[0] * len(handlers.AU_KEYS))
+        out = handlers.on_drag(None, state, {}, [], "all", "surprised", pct, False, False, True,
+                               *[0] * len(handlers.AU_KEYS))
         times.append((time.perf_counter() - t) * 1000)
         assert out["result"]["value"].shape == (1024, 1024, 3)
         assert "preview" in out["status"] and "download" in out
@@ -565,3 +580,66 @@ def test_a_result_older_than_the_last_checked_edit_is_stale():
     assert not order.stale("s1", check) and not order.stale("s2", other)
     later = order.start("s1", check=False)
     assert not order.stale("s1", later)  # a new preview after the check is current
+
+
+# ------------------------------------------------------------------ "Open the mouth" checkbox
+
+def _png(path) -> tuple[np.ndarray, str]:
+    """The download's pixels and its provenance note."""
+    im = Image.open(path)
+    return np.asarray(im.convert("RGB")), im.info.get("Description", "")
+
+
+def test_open_mouth_off_is_the_librarys_closed_lip_smile():
+    """Unticked, every handler that edits passes teeth=False on: the checked download, the preview,
+    the strip and undo give edit(teeth=False)'s pixels on the same detections; ticked (the default) gives
+    the open smile, and only the closed one is noted in the PNG."""
+    from pipeline import edit
+    from pipeline.ui import handlers, session, views
+
+    src = str(london("001"))
+    photo = session.photo_for(src)
+    rgb, faces = photo.loaded.rgb, photo.faces
+    state = {"path": src, "key": photo.key, "n": len(faces)}
+    zeros = [0] * len(handlers.AU_KEYS)
+    closed = edit(rgb, "happy", 1.0, detections=faces, teeth=False).image
+    opened = edit(rgb, "happy", 1.0, detections=faces).image
+
+    out = handlers.on_control(None, state, {}, [], "all", "happy", 100, False, False, False, *zeros)
+    png, note = _png(out["download"]["value"])
+    assert np.array_equal(png, closed) and "teeth=off" in note, note
+    assert np.array_equal(out["result"]["value"], views.display(closed))
+    on = handlers.on_control(None, state, {}, [], "all", "happy", 100, False, False, True, *zeros)
+    png_on, note_on = _png(on["download"]["value"])
+    assert np.array_equal(png_on, opened) and "teeth" not in note_on, note_on
+    moved = np.abs(png_on.astype(np.int16) - png).max(axis=2) > 25
+    assert moved.sum() > 300, moved.sum()  # the lips part with the box ticked, not without
+    ys, xs = np.nonzero(moved)
+    x0, y0, x1, y1 = faces[0].box
+    assert y0 + 0.5 * (y1 - y0) < ys.min() and ys.max() < y1 + 0.1 * (y1 - y0)  # ... at the mouth only
+
+    preview = edit(rgb, "happy", 1.0, detections=faces, gate=False, teeth=False).image
+    drag = handlers.on_drag(None, state, {}, [], "all", "happy", 100, False, False, False, *zeros)
+    assert np.array_equal(drag["result"]["value"], views.display(preview))
+    strip = handlers.on_strip(state, "all", "happy", False, *zeros)["strip"]["value"]
+    tile, caption = strip[views.STRIP_STEPS.index(100)]
+    assert caption == "happy 100%" and np.array_equal(tile, views.tile(preview, views.face_square(rgb.shape,
+                                                                                                   faces[0].box)))
+    history = [{0: ("happy", 1.0, ())}, {0: ("sad", 1.0, ())}]
+    back = handlers.on_undo_step(None, state, history, "all", False, False, False)
+    assert back["emotion"] == "happy" and np.array_equal(_png(back["download"]["value"])[0], closed)
+
+
+def test_open_mouth_checkbox_is_in_the_page_and_wired():
+    """Next to the other options, ticked by default, and an input of every handler that edits."""
+    import gradio as gr
+
+    import app
+
+    box = app.C["teeth"]
+    assert isinstance(box, gr.Checkbox) and box.value is True
+    assert box.label == "Open the mouth (show teeth)" and "closed-lip smile" in box.info
+    assert box.parent is app.C["leave"].parent is app.C["auto"].parent
+    takes = {f.name for f in app.demo.fns.values() if box in f.inputs}
+    assert {"on_photo", "on_control", "on_drag", "on_reset", "on_undo_step", "on_strip"} <= takes, takes
+    assert any(f.name == "on_control" and (box._id, "input") in f.targets for f in app.demo.fns.values())

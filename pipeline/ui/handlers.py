@@ -21,7 +21,8 @@ from .session import Photo, gpu, order, photo_for, save_png
 log = logging.getLogger("mien.app")
 AU_KEYS = list(AU_NAMES)
 AU_IDS = [f"au-{k}" for k in AU_KEYS]
-CONTROLS = ["emotion", "intensity", "auto", "leave", *AU_IDS]  # the inputs that decide an edit
+OPTIONS = ["auto", "leave", "teeth"]  # checkboxes for every face; not in the plan, so undo keeps them as set
+CONTROLS = ["emotion", "intensity", *OPTIONS, *AU_IDS]  # the inputs that decide an edit
 RENDER = ["result", "compare", "banner", "status", "verdict", "before_lbl", "after_lbl", "download", "last"]
 MAX_HISTORY = 50
 
@@ -67,16 +68,18 @@ def settings(emotion, intensity_pct, au_values) -> tuple:
 
 @gpu
 def run_plan(rgb: np.ndarray, faces: list, plan: dict, gate: bool, auto_strength: bool = False,
-             leave_rejected: bool = False) -> EditResult:
+             leave_rejected: bool = False, teeth: bool = True) -> EditResult:
     """Pure: apply each face's (emotion, intensity, aus) on the running result, faces that share
-    settings in one edit() call."""
+    settings in one edit() call. `teeth` False keeps every face's lips closed (edit(teeth=False)),
+    the preview included."""
     groups: dict[tuple, list[int]] = {}
     for i, s in sorted(plan.items()):
         groups.setdefault(s, []).append(i)
     out, edits, timings = rgb, [], {}
     for (emotion, intensity, aus), idx in groups.items():
         res = edit(out, emotion, intensity, faces=idx, aus=dict(aus) or None, detections=faces, gate=gate,
-                   auto_strength=auto_strength and gate, leave_rejected=leave_rejected and gate)
+                   auto_strength=auto_strength and gate, leave_rejected=leave_rejected and gate,
+                   teeth=bool(teeth))
         out = res.image
         edits += res.faces
         for k, v in res.timings_ms.items():
@@ -85,9 +88,10 @@ def run_plan(rgb: np.ndarray, faces: list, plan: dict, gate: bool, auto_strength
                       timings_ms=timings)
 
 
-def _provenance(plan: dict) -> dict:
+def _provenance(plan: dict, teeth: bool = True) -> dict:
+    """The note saved in the PNG; a closed mouth is recorded only when asked (the default shows teeth)."""
     return {"edits": {f"face{i}": f"{e}@{t:g}" + ("+" + "+".join(f"{a}{v:+g}" for a, v in aus) if aus else "")
-                      for i, (e, t, aus) in sorted(plan.items())}}
+                      for i, (e, t, aus) in sorted(plan.items())}, **({} if teeth else {"teeth": "off"})}
 
 
 def _focus(target) -> int | None:
@@ -108,7 +112,7 @@ def _scores(edits, focus) -> dict:
 EMPTY = "Upload a photo or pick an example to start."
 
 
-def render(state: dict | None, plan: dict, target, gate: bool, auto=False, leave=False) -> dict:
+def render(state: dict | None, plan: dict, target, gate: bool, auto=False, leave=False, teeth=True) -> dict:
     """The result for the current plan: the after picture, the rejected mark, checks, download."""
     if not state:
         return {"result": gr.update(value=None, label="Result"), "compare": None, "banner": gr.update(visible=False),
@@ -116,7 +120,7 @@ def render(state: dict | None, plan: dict, target, gate: bool, auto=False, leave
                 "download": gr.update(value=None, interactive=False), "last": None}
     t0 = time.perf_counter()
     photo = photo_for(state["path"])
-    res = run_plan(photo.loaded.rgb, photo.faces, plan, gate, auto, leave)
+    res = run_plan(photo.loaded.rgb, photo.faces, plan, gate, auto, leave, teeth)
     shown = views.display(res.image)
     out = {"result": gr.update(value=shown, label=views.result_label(res.faces) if gate else "After (preview)"),
            "compare": (photo.before, shown)}
@@ -124,7 +128,7 @@ def render(state: dict | None, plan: dict, target, gate: bool, auto=False, leave
         out["status"] = views.status_line(len(photo.faces), res.faces, (time.perf_counter() - t0) * 1000, False)
         out["download"] = gr.update(interactive=False)  # never download a picture other than the one shown
         return out
-    dl = _download(photo, res, plan)
+    dl = _download(photo, res, plan, teeth)
     out.update({"status": views.status_line(len(photo.faces), res.faces, (time.perf_counter() - t0) * 1000, True),
                 "banner": _banner(res.faces), "verdict": views.check_table(res.faces, len(photo.faces), plan),
                 "last": res.faces, "download": gr.update(value=dl, interactive=dl is not None),
@@ -137,10 +141,10 @@ def _banner(edits) -> dict:
     return gr.update(value=text, visible=bool(text))
 
 
-def _download(photo: Photo, res: EditResult, plan: dict) -> str | None:
+def _download(photo: Photo, res: EditResult, plan: dict, teeth: bool = True) -> str | None:
     if not res.faces:
         return None
-    return save_png(photo, res.image, _provenance(plan), views.download_suffix(res.faces))
+    return save_png(photo, res.image, _provenance(plan, teeth), views.download_suffix(res.faces))
 
 
 def _ordered(request, check: bool, make) -> dict:
@@ -163,7 +167,7 @@ def _pushed(history, plan) -> list:
 
 @outputs("state", "plan", "history", "target", "faces_img", "photo", "before", *RENDER)
 @friendly
-def on_photo(request: gr.Request, path, prior, emotion, intensity_pct, auto, leave, *au_values):
+def on_photo(request: gr.Request, path, prior, emotion, intensity_pct, auto, leave, teeth, *au_values):
     """New photo (upload, clipboard, webcam, example): decode, detect, apply the current settings
     to every face. A photo that can't be read is removed from the input (no broken thumbnail)
     and the reason stays in the status line."""
@@ -191,10 +195,10 @@ def on_photo(request: gr.Request, path, prior, emotion, intensity_pct, auto, lea
     return {"state": state, "plan": plan, "history": [plan], "before": photo.before,
             "target": gr.update(choices=choices, value="all", visible=n > 1),
             "faces_img": gr.update(value=photo.numbered, visible=n > 1),
-            **_ordered(request, True, lambda: render(state, plan, "all", True, auto, leave))}
+            **_ordered(request, True, lambda: render(state, plan, "all", True, auto, leave, teeth))}
 
 
-def _apply(request, state, plan, history, target, emotion, intensity_pct, auto, leave, au_values, gate):
+def _apply(request, state, plan, history, target, emotion, intensity_pct, auto, leave, teeth, au_values, gate):
     if not state:
         raise gr.Error("Upload a photo first (or click one of the examples).", print_exception=False)
     plan = dict(plan or {})
@@ -204,7 +208,7 @@ def _apply(request, state, plan, history, target, emotion, intensity_pct, auto, 
         plan[i] = s
 
     def make():
-        out = {"plan": plan, **render(state, plan, target, gate, auto, leave)}
+        out = {"plan": plan, **render(state, plan, target, gate, auto, leave, teeth)}
         if gate:
             out["history"] = _pushed(history, plan)
         return out
@@ -213,17 +217,19 @@ def _apply(request, state, plan, history, target, emotion, intensity_pct, auto, 
 
 @outputs("plan", "history", *RENDER)
 @friendly
-def on_control(request: gr.Request, state, plan, history, target, emotion, intensity_pct, auto, leave, *au_values):
+def on_control(request: gr.Request, state, plan, history, target, emotion, intensity_pct, auto, leave, teeth,
+               *au_values):
     """Emotion picked, slider released, value typed, keys let go, option ticked: apply to the
     chosen face(s) and run the checks."""
-    return _apply(request, state, plan, history, target, emotion, intensity_pct, auto, leave, au_values, True)
+    return _apply(request, state, plan, history, target, emotion, intensity_pct, auto, leave, teeth, au_values, True)
 
 
 @outputs("plan", *RENDER)
 @friendly
-def on_drag(request: gr.Request, state, plan, history, target, emotion, intensity_pct, auto, leave, *au_values):
+def on_drag(request: gr.Request, state, plan, history, target, emotion, intensity_pct, auto, leave, teeth,
+            *au_values):
     """Slider moving: re-render the picture only (cached faces, no checks)."""
-    return _apply(request, state, plan, history, target, emotion, intensity_pct, auto, leave, au_values, False)
+    return _apply(request, state, plan, history, target, emotion, intensity_pct, auto, leave, teeth, au_values, False)
 
 
 def _controls_for(plan, f) -> dict:
@@ -249,17 +255,17 @@ def on_target(state, plan, target, last):
 
 @outputs("plan", "history", *CONTROLS, *RENDER)
 @friendly
-def on_reset(request: gr.Request, state, history, target, auto, leave):
+def on_reset(request: gr.Request, state, history, target, auto, leave, teeth):
     """Undo every edit: the photo as uploaded; no emotion is selected, so picking any one
     (happy included) applies it again."""
     return {"plan": {}, "emotion": None, "intensity": 100, **{n: 0 for n in AU_IDS},
             "history": _pushed(history, {}),
-            **_ordered(request, True, lambda: render(state, {}, target, True, auto, leave))}
+            **_ordered(request, True, lambda: render(state, {}, target, True, auto, leave, teeth))}
 
 
 @outputs("plan", "history", *CONTROLS, *RENDER)
 @friendly
-def on_undo_step(request: gr.Request, state, history, target, auto, leave):
+def on_undo_step(request: gr.Request, state, history, target, auto, leave, teeth):
     """Step back to the previous checked edit."""
     history = list(history or [])
     if len(history) < 2:
@@ -269,12 +275,12 @@ def on_undo_step(request: gr.Request, state, history, target, auto, leave):
     f = _focus(target)
     controls = _controls_for(plan, 0 if f is None else f) or {"emotion": None}
     return {"plan": plan, "history": history, **controls,
-            **_ordered(request, True, lambda: render(state, plan, target, True, auto, leave))}
+            **_ordered(request, True, lambda: render(state, plan, target, True, auto, leave, teeth))}
 
 
 @outputs("strip")
 @friendly
-def on_strip(state, target, emotion, *au_values):
+def on_strip(state, target, emotion, teeth, *au_values):
     """The chosen face (or face 0) at 0, 25, ..., 150 % of the chosen emotion, one tile each."""
     if not state:
         raise gr.Error("Upload a photo first (or click one of the examples).", print_exception=False)
@@ -287,22 +293,26 @@ def on_strip(state, target, emotion, *au_values):
     for p in views.STRIP_STEPS:
         img = photo.loaded.rgb
         if p:
-            img = edit(img, emotion, p / 100, faces=[i], aus=aus, detections=photo.faces, gate=False).image
+            img = edit(img, emotion, p / 100, faces=[i], aus=aus, detections=photo.faces, gate=False,
+                       teeth=bool(teeth)).image
         tiles.append((views.tile(img, square), f"{emotion} {p}%"))
     return {"strip": gr.update(value=tiles, label=f"Face {i}: {emotion} at 0 to 150%")}
 
 
 @friendly
-def api_edit(image, emotion="happy", intensity=1.0, faces="all", aus=""):
-    """Edit a photo: emotion, intensity 0..1.5, faces 'all' or '0,2', aus 'AU12=0.5'. Returns the
-    full-resolution PNG and a JSON summary (per face: region, scores, identity, verdict, advice)."""
+def api_edit(image, emotion="happy", intensity=1.0, faces="all", aus="", teeth=True):
+    """Edit a photo: emotion, intensity 0..1.5, faces 'all' or '0,2', aus 'AU12=0.5', teeth False for
+    closed lips. Returns the full-resolution PNG and a JSON summary (per face: region, scores,
+    identity, verdict, advice)."""
     if not image:
         raise MienError("No image was given.")
     photo = photo_for(image)
     faces = "all" if faces in (None, "") else faces
-    res = edit(photo.loaded.rgb, emotion, intensity, faces=faces, aus=aus or None, detections=photo.faces, gate=True)
+    teeth = teeth is not False  # None (an older client) means the default
+    res = edit(photo.loaded.rgb, emotion, intensity, faces=faces, aus=aus or None, detections=photo.faces, gate=True,
+               teeth=teeth)
     prov = {"emotion": res.faces[0].emotion if res.faces else emotion, "intensity": float(intensity),
-            "faces": faces, **({"aus": aus} if aus else {})}
+            "faces": faces, **({"aus": aus} if aus else {}), **({} if teeth else {"teeth": "off"})}
     return save_png(photo, res.image, prov), res.summary()
 
 
