@@ -12,8 +12,7 @@ API (gradio_client), endpoint "/edit":
                                        api_name="/edit")
 inputs: image, emotion (one of EMOTIONS), intensity (0 to 1.5; 1 = clear and natural),
 faces ("all" or indices numbered left to right from 0, e.g. "0,2"), aus (extra action units,
-e.g. "AU12=0.5,AU6=0.3" or ""), teeth (optional, default True; False: the emotion does not part
-the lips, e.g. a closed-lip smile; the aus still apply). outputs: the edited full-resolution PNG and
+e.g. "AU12=0.5,AU6=0.3" or ""). outputs: the edited full-resolution PNG and
 `EditResult.summary()` (per face: region, probabilities before/after, identity, verdict, advice).
 """
 from __future__ import annotations
@@ -226,7 +225,7 @@ with gr.Blocks(title="Mien: change a facial expression",
     with gr.Row(visible=False):  # the named API endpoint (gradio_client), not shown in the page
         api_in = [PhotoInput(label="image"), gr.Textbox(value="happy", label="emotion"),
                   gr.Number(value=1.0, label="intensity"), gr.Textbox(value="all", label="faces"),
-                  gr.Textbox(value="", label="aus"), gr.Checkbox(value=True, label="teeth")]
+                  gr.Textbox(value="", label="aus")]
         api_out = [gr.Image(type="filepath", format="png", label="edited image"), gr.JSON(label="summary")]
         api_btn = gr.Button("edit")
 

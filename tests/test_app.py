@@ -503,20 +503,6 @@ def test_client_action_units_alone(client):
     assert (diff > 20).sum() > 200
 
 
-def test_client_teeth_off_is_the_librarys_closed_lip_smile(client):
-    """The optional sixth input: False gives edit(teeth=False) and says so in the PNG; the calls
-    above, with five inputs, get the default (teeth shown)."""
-    from gradio_client import handle_file
-
-    from pipeline import detect, edit
-
-    src = london("001")
-    png, summary = client.predict(handle_file(str(src)), "happy", 1.0, "all", "", False, api_name="/edit")
-    rgb, faces = detect(src)
-    assert np.array_equal(load_image(png).rgb, edit(rgb, "happy", 1.0, detections=faces, teeth=False).image)
-    assert "teeth=off" in Image.open(png).info["Description"] and summary["faces"][0]["emotion"] == "happy"
-
-
 def test_client_bad_request_is_one_line(client):
     from gradio_client import handle_file
 

@@ -300,19 +300,16 @@ def on_strip(state, target, emotion, teeth, *au_values):
 
 
 @friendly
-def api_edit(image, emotion="happy", intensity=1.0, faces="all", aus="", teeth=True):
-    """Edit a photo: emotion, intensity 0..1.5, faces 'all' or '0,2', aus 'AU12=0.5', teeth False for
-    closed lips. Returns the full-resolution PNG and a JSON summary (per face: region, scores,
-    identity, verdict, advice)."""
+def api_edit(image, emotion="happy", intensity=1.0, faces="all", aus=""):
+    """Edit a photo: emotion, intensity 0..1.5, faces 'all' or '0,2', aus 'AU12=0.5'. Returns the
+    full-resolution PNG and a JSON summary (per face: region, scores, identity, verdict, advice)."""
     if not image:
         raise MienError("No image was given.")
     photo = photo_for(image)
     faces = "all" if faces in (None, "") else faces
-    teeth = teeth is not False  # None (an older client) means the default
-    res = edit(photo.loaded.rgb, emotion, intensity, faces=faces, aus=aus or None, detections=photo.faces, gate=True,
-               teeth=teeth)
+    res = edit(photo.loaded.rgb, emotion, intensity, faces=faces, aus=aus or None, detections=photo.faces, gate=True)
     prov = {"emotion": res.faces[0].emotion if res.faces else emotion, "intensity": float(intensity),
-            "faces": faces, **({"aus": aus} if aus else {}), **({} if teeth else {"teeth": "off"})}
+            "faces": faces, **({"aus": aus} if aus else {})}
     return save_png(photo, res.image, prov), res.summary()
 
 
