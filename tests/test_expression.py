@@ -66,3 +66,19 @@ def test_neutral_from_a_real_smile_closes_the_lips_and_takes_the_smile_away(land
         assert abs(a["corner_lift"] - b["corner_lift"]) < 0.005
     if b["lip_gap"] > 0.035:  # teeth showing: the lips (nearly) meet, also for the widest smile
         assert a["lip_gap"] < 0.05 and a["lip_gap"] < 0.2 * b["lip_gap"]
+
+
+def test_a_smile_taken_away_leaves_the_mouth_about_as_wide_as_the_persons_own_neutral(landmarks):
+    """Undoing the mean smile field left mouths narrower than the person's own neutral photo (a
+    pursed look): on these people by 0.070 IOD on average (001 -0.096, 021 -0.027, 025 -0.111,
+    064 -0.044). The width now returns by what a smile of that size adds (WIDTH_PER_AU12)."""
+    errs = []
+    for person in PEOPLE:
+        lm = landmarks[person, "happy"]
+        if "AU12" not in ex.plan(lm, "neutral", 1.0).removed:
+            continue  # 005's smile is too faint to read: left as it is (the test above)
+        planned = ex.measures(ex.plan(lm, "neutral", 1.0).target)["mouth_width"]
+        errs.append(planned - ex.measures(landmarks[person, "neutral"])["mouth_width"])
+    assert len(errs) == 4
+    assert abs(sum(errs) / len(errs)) < 0.035, errs  # no longer narrower on average
+    assert sum(abs(e) for e in errs) / len(errs) < 0.06, errs

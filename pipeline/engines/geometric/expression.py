@@ -90,6 +90,9 @@ RECIPES: dict[str, dict[str, float]] = {
 TEETH_SHOWN: dict[str, tuple[float, float]] = {"fearful": (0.0, 0.5), "surprised": (0.3, 0.0), "disgusted": (0.5, 0.0)}
 SMILE_GAIN = 2.0  # intensity 1 = 2x the mean measured London smile
 CLOSED_GAP = 0.0  # inner-lip gap (IOD) of lips that meet: a resting 0.015 left a band of teeth showing
+# Mouth-width gain of a real smile per unit of AU12 read by `estimate` (IOD): least squares on the
+# 25 London tune-half smiles that are relaxed, smile width - own neutral width (scripts/fit_smile_width.py).
+WIDTH_PER_AU12 = 0.211
 REST_BELOW = 0.01  # IOD below the real neutrals' 5th-percentile corner lift that a removed smile lands
 JAW_U = 0.6  # how much less a dropped jaw lowers the lower lip at the corners than at the middle
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
@@ -370,6 +373,20 @@ def _unit_response() -> dict[str, float]:
     return {au: measures_canonical(base + _field(g, au, None))[key] - m0[key] for au, (key, _) in READ_FROM.items()}
 
 
+def _sideways(g: Geometry) -> np.ndarray:
+    """AU20's horizontal pull alone: the corners move apart along the mouth line."""
+    d = _field(g, "AU20", None)
+    d[:, 1:] = 0.0
+    return d
+
+
+@lru_cache(maxsize=1)
+def _width_response() -> float:
+    """Mouth-width change of one unit of `_sideways` on the mean face."""
+    base = model().mean.astype(np.float64)
+    return measures_canonical(base + _sideways(Geometry(base)))["mouth_width"] - measures_canonical(base)["mouth_width"]
+
+
 def estimate(c: np.ndarray) -> dict[str, float]:
     """AU activations of a face (canonical landmarks) beyond the neutral range."""
     m, rng, resp = measures_canonical(c), model().neutral_range, _unit_response()
@@ -462,6 +479,14 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             more = (measures_canonical(c + d)["corner_lift"] - rest) / _unit_response()["AU12"]
             more = float(np.clip(more, -removed["AU12"], 2 * INTENSITY_MAX - removed["AU12"]))
             d -= displacement(g, {"AU12": more}) * keep_edge
+            # Undoing the mean smile field (and the corner step above) narrowed the mouth past the
+            # person's own neutral width: on the London tune half by 0.055 IOD on average (7% of the
+            # mouth), a pursed look. A smile widens the mouth by WIDTH_PER_AU12 per unit of AU12
+            # read (fitted there against each person's own neutral photo), so that is the width it
+            # returns to, set by the lip stretcher's sideways pull (AU20's horizontal part).
+            width = measures_canonical(c)["mouth_width"] - WIDTH_PER_AU12 * estimate(c).get("AU12", 0.0)
+            short = width - measures_canonical(c + d)["mouth_width"]
+            d += short / _width_response() * _sideways(g) * keep_edge
             removed["AU12"] = round(removed["AU12"] + more, 4)
     # The recipe acts on the face at rest: on a smile's open mouth the lip press (23/24) pulled
     # towards the old line between the lips, on top of the closing, and folded the corners.
