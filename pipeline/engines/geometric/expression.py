@@ -374,8 +374,10 @@ def _unit_response() -> dict[str, float]:
 
 
 def _sideways(g: Geometry) -> np.ndarray:
-    """AU20's horizontal pull alone: the corners move apart along the mouth line."""
-    d = _field(g, "AU20", None)
+    """The measured smile's horizontal part alone (AU12's field, x only): the corners move apart
+    the way a real smile moves them. AU20's narrower pull at the corners was tried first: 025 made
+    sad then read less sad at 1.25 than at 1.0 (0.33 -> 0.26; with this field 0.42 -> 0.39)."""
+    d = _field(g, "AU12", None)
     d[:, 1:] = 0.0
     return d
 
@@ -483,7 +485,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             # person's own neutral width: on the London tune half by 0.055 IOD on average (7% of the
             # mouth), a pursed look. A smile widens the mouth by WIDTH_PER_AU12 per unit of AU12
             # read (fitted there against each person's own neutral photo), so that is the width it
-            # returns to, set by the lip stretcher's sideways pull (AU20's horizontal part).
+            # returns to, set by the smile field's sideways part alone.
             width = measures_canonical(c)["mouth_width"] - WIDTH_PER_AU12 * estimate(c).get("AU12", 0.0)
             short = width - measures_canonical(c + d)["mouth_width"]
             d += short / _width_response() * _sideways(g) * keep_edge
