@@ -390,3 +390,58 @@ def test_a_closed_mouth_smile_keeps_the_lips_together_and_still_reads_happy(pers
     assert m1["lip_gap"] < 0.03 < measures(open_.landmarks_after)["lip_gap"]
     assert m1["corner_lift"] - m0["corner_lift"] > 0.05
     assert closed.verdict == "accepted"
+
+
+def _crease_depth(rgb, lm) -> float:
+    """How much darker the nasolabial fold is than the cheek beside it (grey levels): along the
+    fold's curve, the darkest point across a window 0.12 IOD wide vs the mean 0.12 IOD either side."""
+    from pipeline.engines.geometric import shading
+
+    p, iod = lm[:, :2].astype(np.float32), _iod(lm)
+    ex = (p[263] - p[33]) / iod
+    ey = np.array([-ex[1], ex[0]], np.float32)
+
+    def v(a, b):
+        return a * iod * ex + b * iod * ey
+
+    lum = cv2.GaussianBlur(rgb.astype(np.float32).mean(-1), (0, 0), 0.015 * iod)
+
+    def at(q):
+        return cv2.remap(lum, q[None, :, 0].astype(np.float32), q[None, :, 1].astype(np.float32), cv2.INTER_LINEAR)[0]
+
+    depths = []
+    for ala, corner in shading.NASOLABIAL.values():
+        c = shading._nasolabial(p, ala, corner, v)[4:-4]
+        fold = np.min([at(c + v(o, 0)) for o in np.linspace(-0.06, 0.06, 13)], axis=0)
+        depths.append((at(c + v(-0.12, 0)) + at(c + v(0.12, 0))) / 2 - fold)
+    return float(np.mean(depths))
+
+
+@pytest.mark.parametrize("person", ["021", "064"])
+def test_a_smile_taken_away_takes_its_own_folds_with_it(person):
+    """Real smiles -> neutral kept the person's own nasolabial folds (the measured mean smile
+    shading that is divided out is everyone's average): 064's fold stayed 10.6 grey levels deep
+    (14.1 in the smile, -3.8 in the person's own neutral photo), 021's 4.1 (6.8). They are now
+    flattened from the skin around them; a sad target keeps them (AU11 deepens them in sadness)."""
+    rgb, lm_src, lm, out = _edit(person, "happy", "neutral")
+    before, after = _crease_depth(rgb, lm_src), _crease_depth(out, lm)
+    assert before > 5 and after < 0.3 * before, (before, after)
+    _, _, lm_sad, sad = _edit(person, "happy", "sad")
+    assert _crease_depth(sad, lm_sad) > after + 3, (_crease_depth(sad, lm_sad), after)
+
+
+def test_flattening_folds_touches_only_the_cheeks_beside_the_mouth():
+    """The flattening changes pixels only in its band, never the lips, and reports what it touched."""
+    from pipeline.engines.geometric import shading
+
+    rgb, face = _photo("064", "happy")
+    lm = face.landmarks
+    region = warp.region_for(lm, rgb.shape[:2])
+    sub = rgb[region.slices].copy()
+    touched = shading.flatten_smile_folds(sub, lm, region, _iod(lm), 1.0)
+    assert touched is not None and touched.any()
+    assert (sub[~touched] == rgb[region.slices][~touched]).all()
+    lips = cv2.erode(_poly_mask(rgb.shape[:2], lm[LIPS_OUTER]).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert (sub[lips[region.slices]] == rgb[region.slices][lips[region.slices]]).all()
+    ys, _ = np.nonzero(touched)
+    assert ys.min() + region.y0 > lm[6, 1]  # below the eyes' level: the lower face only

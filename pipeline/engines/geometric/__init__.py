@@ -55,7 +55,8 @@ class GeometricEngine:
                 if m is not None:
                     changed |= m > 0
         with timer(t, "shading"):
-            m = shading.render(warped, p.target, p.applied, region, iod, p.removed)
+            m = shading.render(warped, p.target, p.applied, region, iod, p.removed,
+                               keep_folds=request.emotion in expression.DEEPENS_NASOLABIAL)
             if m is not None:
                 changed |= m
         r.region = (region.x0, region.y0, region.x1, region.y1)
