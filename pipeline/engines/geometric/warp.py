@@ -112,6 +112,16 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     fx, fy = gx.astype(np.float32), gy.astype(np.float32)
     out[gy, gx, 0] = a[:, 0, 0] * fx + a[:, 0, 1] * fy + a[:, 0, 2]
     out[gy, gx, 1] = a[:, 1, 0] * fx + a[:, 1, 1] * fy + a[:, 1, 2]
+    # A node the raster gives to a sliver of a triangle (a lip corner squeezed thin) can lie just
+    # outside it, where that triangle's affine extrapolates far: 081's smile took one pixel from
+    # 360 px away (a white speck beside the corner). No node maps beyond its triangle's source box.
+    # The raster takes nodes up to a node spacing outside a triangle: that much slack (plus a
+    # pixel) keeps every proper node's map exact.
+    src_tri = s_all[tris]
+    slack = 1.0 + 1.5 * step
+    lo_s, hi_s = src_tri.min(1) - slack, src_tri.max(1) + slack
+    k = label[gy, gx]
+    out[gy, gx] = np.clip(out[gy, gx], lo_s[k], hi_s[k])
     return out, label >= 0
 
 
