@@ -182,7 +182,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     ex_rgb, ex_a = ex[..., :3], np.clip(ex[..., 3], 0, 1)
     if wide:
         # Only the teeth: below them a smile's exemplar shows its own lower lip and shadow.
-        ex_a = ex_a * np.clip(band - (depth + hide), 0, 1) * (depth >= 0)  # none on the lip
+        # and none on the lip above the opening (which the opening's grown edge reaches into)
+        ex_a = ex_a * np.clip(band - (depth + hide) + 0.5, 0, 1) * np.clip(depth + 0.5, 0, 1) * (upper_teeth > 0)
     # Cavity: the exemplar's own darkest colour (corner shadow), darker with depth; the tongue
     # (the lip colour in shadow) shows near the lower lip of a tall opening.
     lum, ok = inner.mean(-1), valid > 0.5
