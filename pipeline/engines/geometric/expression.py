@@ -98,6 +98,10 @@ CLOSED_GAP = 0.0  # inner-lip gap (IOD) of lips that meet: a resting 0.015 left 
 # 25 London tune-half smiles that are relaxed, smile width - own neutral width (scripts/fit_smile_width.py).
 WIDTH_PER_AU12 = 0.211
 REST_BELOW = 0.01  # IOD below the real neutrals' 5th-percentile corner lift that a removed smile lands
+# Share of each lip's red part one unit of AU20 takes off (towards the line between the lips): fear's
+# 2.4 thins them by 14%. Twice that read the same on the tune half (ensemble / PyEmotion 91 / 15)
+# but made 025's fear read less fearful at 1.0 than at 0.75 (gate's p 0.41 -> 0.29).
+LIP_THIN = 0.06
 JAW_U = 0.6  # how much less a dropped jaw lowers the lower lip at the corners than at the middle
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
@@ -309,6 +313,11 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             w = _bump(p, g.mouth_corner[s], 0.2, 0.16)
             d[:, 0] += sgn[s] * 0.08 * w
             d[:, 1] += 0.015 * w
+            # Stretched lips flatten (FACS 20): each lip's rings close up towards its inner edge,
+            # so the red parts thin.
+            for rings in (LIPS_UPPER_RINGS, LIPS_LOWER_RINGS):
+                r = np.asarray(rings).reshape(4, 9)
+                d[r[:3], 1] -= LIP_THIN * (p[r[:3], 1] - p[r[3], 1][None]) * g.side(s)[r[:3]]
         elif au in ("AU23", "AU24"):
             # Lips thin and press: outer contours move towards the line between the lips.
             # The pull fades with the distance from that line (a hard edge at 0.25 IOD tore the skin

@@ -89,26 +89,27 @@ def _teeth_rows(inner: np.ndarray, valid: np.ndarray, src_img: np.ndarray, src_l
     return mouthbank.teeth_height(inner, valid, mouthbank.skin_colour(src_img, src_lm)) * mouthbank.W
 
 
-ROUND = 0.12  # corner radius (of the mouth's width) of a dropped or stretched mouth's opening
-RIM = 0.08  # how far (of the mouth's width) the inner lip's light reaches into a wide opening
+# A dropped or stretched mouth's opening (fear, surprise): the inner lips' polygon, its facets
+# smoothed (Chaikin), grown a little into the lips (the wet inner lip rolls in: on the tune half the
+# warp left the photo's dark line between the lips as a red stitch along the lower lip, 139), and
+# fading from the lips into the dark cavity. Before, the corners were cut off by a disc of 0.12 of
+# the mouth's width and a lit rim filled 0.08 of it: the warp's stretched lip corners and that band
+# showed as a second, pink lip inside the lips (013), and as a brown band under the upper lip (139).
+GROW = 0.015  # of the mouth's width the opening reaches past the inner-lip landmarks
+TONGUE_UP = 0.25  # of the opening's height the tongue of a wide opening rises above a smile's
+TONGUE_WIDE = 0.8  # and how much of it shows however flat the opening
+ROOF = 0.5  # brightness of a wide opening's cavity just under the upper lip (1 at the lower lip)
 LOWER_NARROW = 0.8  # the lower front teeth span less of the mouth than the upper ones
 LOWER_SHADE = 0.72  # and sit in the upper lip's shadow
 
 
-def _rounded(alpha: np.ndarray, r: float) -> np.ndarray:
-    """The opening with its corners rounded off (a morphological opening with a disc): the mesh's
-    inner lip is a polygon of a few points, and a dropped jaw pulls it into a box; a real opening
-    is an oval whose lips curve in at the corners."""
-    k = int(round(r)) * 2 + 1
-    if k < 3:
-        return alpha
-    ys, xs = np.nonzero(alpha)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    sub = np.pad(alpha[y0:y1, x0:x1], k)
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    out = alpha.copy()
-    out[y0:y1, x0:x1] = cv2.morphologyEx(sub, cv2.MORPH_OPEN, disc)[k:-k, k:-k]
-    return out
+def _chaikin(poly: np.ndarray, n: int = 2) -> np.ndarray:
+    """A closed polygon with its corners cut (Chaikin): the mesh's inner lip is a few points, and a
+    dropped jaw pulls it into a faceted box; a real opening is a smooth curve."""
+    for _ in range(n):
+        q = np.roll(poly, -1, 0)
+        poly = np.stack([0.75 * poly + 0.25 * q, 0.25 * poly + 0.75 * q], 1).reshape(-1, poly.shape[1])
+    return poly
 
 
 def _lower_teeth(cav, big, s, up, width, size, band, rise) -> np.ndarray:
@@ -141,15 +142,19 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     if closing(src_img, src_lm, was, gap):
         return _close_lips(warped, dst_lm, region, src_img, src_lm, iod_px)
     poly = dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
+    wide = upper_teeth < 1  # a dropped or stretched mouth, not a smile
+    if wide:
+        poly = _chaikin(poly)
     alpha = _inside(poly, region, warped.shape[:2], max(1.0, FEATHER * f.width))
+    if wide:
+        # Grown into the lips with a soft edge: the inner edge of the warped lips (the photo's dark
+        # line between them) fades into the cavity instead of staying a stitch.
+        g = max(1, round(GROW * f.width))
+        k = 2 * g + 1
+        alpha = np.maximum(alpha, cv2.GaussianBlur(cv2.dilate((alpha > 0).astype(np.float32),
+                           cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), (0, 0), max(0.7, g / 2)))
     if alpha.max() <= 0:
         return None
-    if upper_teeth < 1:
-        # never wider a radius than a third of the opening's height: a slit stays a slit
-        h_px = float((dst_lm[14, :2] - dst_lm[13, :2]) @ f.n)
-        alpha = _rounded(alpha, min(ROUND * f.width, h_px / 3))
-        if alpha.max() <= 0:
-            return None
     ys, xs = np.nonzero(alpha)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     gx, gy = np.meshgrid(np.arange(x0, x1) + region.x0, np.arange(y0, y1) + region.y0)
@@ -175,9 +180,10 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     mx, my = (s * size[0] / f.width - 0.5).astype(np.float32), (depth - 0.5 + hide).astype(np.float32)
     ex = cv2.remap(big, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     ex_rgb, ex_a = ex[..., :3], np.clip(ex[..., 3], 0, 1)
-    if upper_teeth < 1:
+    if wide:
         # Only the teeth: below them a smile's exemplar shows its own lower lip and shadow.
-        ex_a = ex_a * np.clip(band - (depth + hide) + 0.5, 0, 1)
+        # and none on the lip above the opening (which the opening's grown edge reaches into)
+        ex_a = ex_a * np.clip(band - (depth + hide) + 0.5, 0, 1) * np.clip(depth + 0.5, 0, 1) * (upper_teeth > 0)
     # Cavity: the exemplar's own darkest colour (corner shadow), darker with depth; the tongue
     # (the lip colour in shadow) shows near the lower lip of a tall opening.
     lum, ok = inner.mean(-1), valid > 0.5
@@ -188,17 +194,20 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     # towards the front (the lip colour in shadow).
     h_open = np.maximum(f.t_lo(s) - f.t_up(s), 1.0)
     u = s / max(f.width, 1.0) - 0.5
-    crown = f.t_lo(s) - h_open * (0.2 + 0.18 * np.cos(np.pi * u))
+    tall = np.clip((h_open / f.width - 0.2) / 0.2, 0, 1)
+    # A flat, wide opening (fear) shows its tongue too: it lies on the floor of the mouth behind
+    # the lower teeth and rises above them, dimly lit, instead of a flat dark fill.
+    flat = (1 - tall) * wide
+    crown = f.t_lo(s) - h_open * (0.2 + 0.18 * np.cos(np.pi * u) + TONGUE_UP * flat)
     front = np.clip((t - crown) / np.maximum(f.t_lo(s) - crown, 1.0), 0, 1)
-    tongue = np.clip((t - crown) / max(0.15 * f.width, 1.0), 0, 1) * np.clip((h_open / f.width - 0.2) / 0.2, 0, 1)
+    tongue = np.clip((t - crown) / max(0.15 * f.width, 1.0), 0, 1) * np.maximum(tall, TONGUE_WIDE * flat)
+    if wide:
+        # The roof of a wide-open mouth lies in the upper lip's shadow: darkest at the top. Its
+        # corners, where the lips meet deep in the cheeks, are darker too. The edge needs no lit
+        # rim: the opening's soft, grown alpha fades the lips into it.
+        cav = cav * (ROOF + (1 - ROOF) * np.clip(depth / h_open, 0, 1))[..., None]
+        cav = cav * (1 - 0.5 * np.clip(2 * np.abs(u) - 0.5, 0, 1) ** 2)[..., None]
     cav = cav * (1 - tongue[..., None]) + lips * (0.3 + 0.3 * front)[..., None] * tongue[..., None]
-    if upper_teeth < 1:
-        # A wide opening's edge is the inner lip's wet side turning in, not a cut-out: the cavity
-        # lightens towards the lips over a few pixels instead of ending in a hard dark polygon.
-        inside = (alpha[y0:y1, x0:x1] > 0).astype(np.uint8)
-        dist = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-        rim = np.exp(-dist / max(RIM * f.width, 1.0))[..., None]
-        cav = cav * (1 - rim) + lips * 0.55 * rim
     if lower_teeth > 0 and band >= 1:
         cav = _lower_teeth(cav, big, s, f.t_lo(s) - t, f.width, size, band, lower_teeth * band)
     fill = ex_rgb * ex_a[..., None] + cav * (1 - ex_a[..., None])

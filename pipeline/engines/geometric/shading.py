@@ -247,14 +247,21 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
             d = v(out * np.cos(ang), np.sin(ang)) / iod
             ray = np.stack([eye_outer + d * 0.07 * iod, eye_outer + d * 0.16 * iod])
             cv.line(ray, 0.1 * min(w.get("AU6", 0), 1.5) * drawn_smile, 0.01)
-    brow_raise = w.get("AU1", 0) * 0.7 + w.get("AU2", 0) * 0.5
-    if brow_raise > 0:
-        brows = np.concatenate([p[[70, 63, 105, 66, 107]], p[[336, 296, 334, 293, 300]]])
-        top = p[10]
+    # Forehead lines: the frontalis wrinkles the skin above the part of the brow it lifts. The
+    # outer brows' lift (2) lines the whole forehead; the inner brows' (1), held together by the
+    # corrugator (4, as in fear and sadness), only its middle (FACS 1+4, 1+2+4).
+    knit = min(w.get("AU4", 0), 1.0)
+    spans = {(70, 63, 105, 66, 107, 336, 296, 334, 293, 300): w.get("AU1", 0) * 0.7 * (1 - knit) + w.get("AU2", 0) * 0.5,
+             (105, 66, 107, 336, 296, 334): w.get("AU1", 0) * 0.7 * knit}
+    top = p[10]
+    for idx, raise_ in spans.items():
+        if raise_ <= 0:
+            continue
+        brows = p[list(idx)]
         for k, f in enumerate((0.28, 0.48, 0.68)):
             span = brows + ((top - brows) @ ey)[:, None] * f * ey  # part-way up the forehead
             span = span[np.argsort(span @ ex)]
-            cv.line(span, 0.08 * min(brow_raise, 1.5) * (1 - 0.2 * k), 0.02, lit_side=up)
+            cv.line(span, 0.08 * min(raise_, 1.5) * (1 - 0.2 * k), 0.02, lit_side=up)
     if w.get("AU4", 0) > 0:
         # Corrugator furrows: short, slightly oblique lines just inside each brow's head, shallower
         # towards their ends (a fold, not a painted bar).
