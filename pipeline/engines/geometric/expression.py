@@ -98,7 +98,6 @@ CLOSED_GAP = 0.0  # inner-lip gap (IOD) of lips that meet: a resting 0.015 left 
 WIDTH_PER_AU12 = 0.211
 REST_BELOW = 0.01  # IOD below the real neutrals' 5th-percentile corner lift that a removed smile lands
 JAW_U = 0.6  # how much less a dropped jaw lowers the lower lip at the corners than at the middle
-BROW_OUTER = 0.45  # AU4: the outer brow's drop relative to the inner head's band (see `_field`)
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
 
@@ -232,17 +231,9 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             # Lowered brows push the upper lid down a little too (the eye narrows from above),
             # which also spreads the squeeze over brow and lid instead of crushing the skin between.
             upper_face = _ramp(g.eye_centre[s][1] - p[:, 1], -0.01, 0.03)
-            # The inner heads lower most, but the whole brow comes down (BROW_OUTER of the head's
-            # drop along the brow, a band centred mid-brow that the inner bump shares): with the
-            # inner heads alone the brows made a sharp cartoon "V" over wide-open outer eyes. The
-            # lowered outer brow hoods the eye and reads as a frown. Tune half, ungated, ensemble /
-            # face-api / mini-Xception / PyEmotion: anger 94/94/65/35 -> 94/94/74/29, sad 91/91/76/24
-            # -> 100/97/79/44, sad from smiles 74/76/76/38 -> 88/88/85/50, fear 91/91/47/15 ->
-            # 91/91/38/21, disgust 79/79/53/0 -> 82/85/53/0. 0.5 made 025's sad read less sad at
-            # 1.25 than at 1.0 (0.77 -> 0.37; 0.45: 0.76 -> 0.75), the monotonicity test's face.
-            mid = (g.brow_inner[s] + g.brow_outer[s]) / 2
-            band = (1 - 0.6 * BROW_OUTER) * _bump(p, g.brow_inner[s], 0.24, 0.22) + BROW_OUTER * _bump(p, mid, 0.3, 0.22)
-            w = band * (0.5 + 0.5 * g.above_lids) * upper_face
+            # Strongest at the inner ends and falling off fast along the brow: the oblique "V" of a
+            # frown rather than a uniformly lowered brow.
+            w = _bump(p, g.brow_inner[s], 0.24, 0.22) * (0.5 + 0.5 * g.above_lids) * upper_face
             # The brows move, the skin between them mostly bunches (the furrows): the pull fades
             # towards the midline, where both sides' bumps added up and folded the glabella over
             # the nasal root, so the fold check scaled every anger down (all 34 tune faces, to
