@@ -288,6 +288,12 @@ def teeth_showing(img: np.ndarray, lm: np.ndarray) -> bool:
 def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
     """Paint the opening when the lips open further than they were (stretching what was between
     them would stretch the teeth), or close from a smile that shows teeth (so none are left)."""
+    if not teeth_showing(img, src_lm) and not _dark_opening(img, src_lm):
+        # Closed full lips: the landmarker puts their inner edges apart on the lip's red (025 and
+        # 061, black: 0.10 IOD, as bright as the lips). Against that false gap a raised upper lip
+        # (disgust: 0.08 after the planner closes it) never "opened", so no teeth were painted and
+        # the closed, down-turned mouth read as anger.
+        src_gap = min(src_gap, 0.0)
     return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap)
 
 
