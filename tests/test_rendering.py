@@ -342,15 +342,19 @@ def test_folds_turn_with_the_head(emotion):
 
 def test_folds_go_deeper_on_darker_skin():
     """A fold darkens by a fraction of the skin's brightness, which on dark skin is a few grey
-    levels: the drawn folds' relative depth grows as the skin darkens. The same photo (001,
-    angry) at 40% exposure gets deeper folds (relative darkening), and the real dark-skinned 025
-    gets a larger gain than the light-skinned 001."""
+    levels: the drawn folds show more as the skin darkens, more by their lit side (a crease's
+    sheen) than by their shadow (shadow by the gain alone painted dark strokes). The same photo
+    (001, angry) at 40% exposure gets deeper folds and brighter highlights beside them, and the
+    real dark-skinned 025 gets a larger gain than the light-skinned 001."""
     from pipeline.engines.geometric import shading
 
     rgb, face = _photo("001", "neutral")
     dim = (rgb.astype(np.float32) * 0.4).astype(np.uint8)
-    depth = [1 - float(_shading_gain(im, face, "angry").min()) for im in (rgb, dim)]
-    assert depth[1] > 1.5 * depth[0], depth
+    gains = [_shading_gain(im, face, "angry") for im in (rgb, dim)]
+    depth = [1 - float(g.min()) for g in gains]
+    sheen = [float(g.max()) - 1 for g in gains]
+    assert depth[1] > 1.3 * depth[0], depth
+    assert sheen[1] / sheen[0] > depth[1] / depth[0], (sheen, depth)
 
     def gain(face_id):
         im, f = _photo(face_id, "neutral")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...mesh import LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
+from ...mesh import EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
 from . import mouthbank
 from .warp import Region
 
@@ -57,16 +57,37 @@ def _inside(poly: np.ndarray, region: Region, shape, feather_px: float) -> np.nd
     return out
 
 
-def _relit(b: mouthbank.Bank, i: int, skin: np.ndarray) -> np.ndarray:
+def _sclera(img: np.ndarray, lm: np.ndarray) -> float:
+    """Brightness of the eye whites (90th percentile of grey inside both eye outlines): like teeth,
+    they are unpigmented, so they tell the light falling on the face whatever the complexion."""
+    h, w = img.shape[:2]
+    m = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(m, [np.round(lm[e, :2]).astype(np.int32) for e in (EYE_L, EYE_R)], 1)
+    px = img[m > 0]
+    return float(np.percentile(px.astype(np.float32).mean(-1), 90)) if len(px) else 0.0
+
+
+TEETH_OVER_SCLERA = 1.0  # relit teeth are at least as bright as the photo's eye whites
+
+
+def _relit(b: mouthbank.Bank, i: int, skin: np.ndarray, sclera: float = 0.0) -> np.ndarray:
     """Exemplar `i` (float RGB) relit to another photo: its brightness scaled by the ratio of the two
     photos' skin brightness, its colour moved half-way to the ratio of their skin tints (full
-    would tint the teeth with the person's complexion)."""
+    would tint the teeth with the person's complexion), and its teeth no duller than the photo's
+    eye whites (`sclera`)."""
     ex = b.skin[i]
     lum_t, lum_e = max(skin.mean(), 1.0), max(ex.mean(), 1.0)
     gain = (lum_t / lum_e) * np.sqrt((skin / lum_t) / np.maximum(ex / lum_e, 1e-3))
+    inner = b.interiors[i].astype(np.float32)
+    # Skin brightness mixes light with complexion: scaled by it, teeth in a darker face than the
+    # exemplar's came out dull grey (096, black: teeth 90th percentile 92 under eye whites of 112;
+    # on white tune faces teeth are 1.1-1.4x the eye whites), and a dark gap between raised lips
+    # reads as a snarl. Teeth, like eye whites, take the light, not the skin's colour.
+    teeth = np.percentile(inner[b.valid[i] > 127].mean(-1), 90) if (b.valid[i] > 127).any() else 0.0
+    gain = gain * max(1.0, TEETH_OVER_SCLERA * sclera / max(teeth * gain.mean(), 1.0))
     # Never brighter than the original by more than a touch: a darker complexion in the exemplar's
     # photo is not darker light, and glowing teeth look pasted in.
-    return b.interiors[i].astype(np.float32) * np.clip(gain, 0.3, 1.1).astype(np.float32)
+    return inner * np.clip(gain, 0.3, 1.1).astype(np.float32)
 
 
 def _interior(src_img, src_lm, aspect: float) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -81,7 +102,7 @@ def _interior(src_img, src_lm, aspect: float) -> tuple[np.ndarray, np.ndarray, f
         raise FileNotFoundError(f"{mouthbank.BANK_PATH} is missing: run scripts/build_mouth_bank.py")
     skin = mouthbank.skin_colour(src_img, src_lm)
     i = mouthbank.pick(b, aspect, skin)
-    return _relit(b, i, skin), b.valid[i].astype(np.float32) / 255, float(b.noise[i]), float(b.aspect[i])
+    return _relit(b, i, skin, _sclera(src_img, src_lm)), b.valid[i].astype(np.float32) / 255, float(b.noise[i]), float(b.aspect[i])
 
 
 def _teeth_rows(inner: np.ndarray, valid: np.ndarray, src_img: np.ndarray, src_lm: np.ndarray) -> float:
@@ -297,6 +318,12 @@ def teeth_showing(img: np.ndarray, lm: np.ndarray) -> bool:
 def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
     """Paint the opening when the lips open further than they were (stretching what was between
     them would stretch the teeth), or close from a smile that shows teeth (so none are left)."""
+    if not teeth_showing(img, src_lm) and not _dark_opening(img, src_lm):
+        # Closed full lips: the landmarker puts their inner edges apart on the lip's red (025 and
+        # 061, black: 0.10 IOD, as bright as the lips). Against that false gap a raised upper lip
+        # (disgust: 0.08 after the planner closes it) never "opened", so no teeth were painted and
+        # the closed, down-turned mouth read as anger.
+        src_gap = min(src_gap, 0.0)
     return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap)
 
 
