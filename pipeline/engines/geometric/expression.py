@@ -108,6 +108,7 @@ REST_BELOW = 0.01  # IOD below the real neutrals' 5th-percentile corner lift tha
 # but made 025's fear read less fearful at 1.0 than at 0.75 (gate's p 0.41 -> 0.29).
 LIP_THIN = 0.06
 JAW_U = 0.6  # how much less a dropped jaw lowers the lower lip at the corners than at the middle
+BROW_OUTER = 0.45  # AU4: the outer brow's drop relative to the inner head's band (see `_field`)
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
 
@@ -233,7 +234,13 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
     sgn = {"L": -1.0, "R": 1.0}  # outward x direction of each side
     for s in sides:
         if au == "AU1":
-            d[:, 1] -= 0.10 * _bump(p, g.brow_inner[s], 0.30, 0.28) * g.above_lids
+            # Each side lifts its own half: the two sides' bumps overlap at the midline, and summed
+            # they lifted the skin between the brows (point 9) 1.2x as far as the brow heads,
+            # dragging the nose bridge's highlight up into a bright vertical stripe (sad and fear,
+            # 007). Split at the midline, 0.135 keeps the brow heads' lift of the summed 0.10
+            # (0.125-0.129 on the mean face) and the glabella follows at 0.8 of it.
+            half = g.side(s) if side is None else 1.0
+            d[:, 1] -= 0.135 * _bump(p, g.brow_inner[s], 0.30, 0.28) * g.above_lids * half
             d[:, 0] += sgn[s] * 0.015 * _bump(p, g.brow_inner[s], 0.25, 0.25) * g.above_lids
         elif au == "AU2":
             d[:, 1] -= 0.10 * _bump(p, g.brow_outer[s], 0.28, 0.30) * g.above_lids
@@ -241,9 +248,17 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             # Lowered brows push the upper lid down a little too (the eye narrows from above),
             # which also spreads the squeeze over brow and lid instead of crushing the skin between.
             upper_face = _ramp(g.eye_centre[s][1] - p[:, 1], -0.01, 0.03)
-            # Strongest at the inner ends and falling off fast along the brow: the oblique "V" of a
-            # frown rather than a uniformly lowered brow.
-            w = _bump(p, g.brow_inner[s], 0.24, 0.22) * (0.5 + 0.5 * g.above_lids) * upper_face
+            # The inner heads lower most, but the whole brow comes down (BROW_OUTER of the head's
+            # drop along the brow, a band centred mid-brow that the inner bump shares): with the
+            # inner heads alone the brows made a sharp cartoon "V" over wide-open outer eyes. The
+            # lowered outer brow hoods the eye and reads as a frown. Tune half, ungated, ensemble /
+            # face-api / mini-Xception / PyEmotion: anger 94/94/65/35 -> 94/94/74/29, sad 91/91/76/24
+            # -> 100/97/79/44, sad from smiles 74/76/76/38 -> 88/88/85/50, fear 91/91/47/15 ->
+            # 91/91/38/21, disgust 79/79/53/0 -> 82/85/53/0. 0.5 made 025's sad read less sad at
+            # 1.25 than at 1.0 (0.77 -> 0.37; 0.45: 0.76 -> 0.75), the monotonicity test's face.
+            mid = (g.brow_inner[s] + g.brow_outer[s]) / 2
+            band = (1 - 0.6 * BROW_OUTER) * _bump(p, g.brow_inner[s], 0.24, 0.22) + BROW_OUTER * _bump(p, mid, 0.3, 0.22)
+            w = band * (0.5 + 0.5 * g.above_lids) * upper_face
             # The brows move, the skin between them mostly bunches (the furrows): the pull fades
             # towards the midline, where both sides' bumps added up and folded the glabella over
             # the nasal root, so the fold check scaled every anger down (all 34 tune faces, to
