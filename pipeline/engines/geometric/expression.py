@@ -65,16 +65,16 @@ RECIPES: dict[str, dict[str, float]] = {
     # straighter (more 4, less 2) and the lips stretched wider (20) and lower at the corners (15)).
     "fearful": {"AU1": 1.8, "AU2": 0.8, "AU4": 1.3, "AU5": 2.0, "AU7": 0.4, "AU15": 1.2, "AU20": 2.4,
                 "AU25": 0.9, "AU16": 1.1, "AU26": 1.4},
-    # Anger (4+5+7+23/24, EMFACS): brows pulled down and together in a "V", glaring lids (a wide
-    # upper lid over tense lower lids), lips pressed thin with the corners down and the chin boss
-    # pushed up (24+15+17, the closed-mouth variant); a little 9/10 flares the nostrils and tenses
-    # the nasolabial furrow, as in a glare. Without 15 the ensemble read half of them neutral. A
-    # harder press and chin (24 0.8 -> 1.2, 17 1.0 -> 1.5) thins the lips (tune half, ungated,
-    # ensemble / face-api / mini-Xception / PyEmotion: 94/94/65/35 -> 97/97/65/38); with the
-    # corners straighter (15 0.7) 91/97/65/35, (15 0.4) 82/82/71/41 (a sixth read neutral). 4 and 5
-    # are as strong as the skin between brow and lid allows without folding (stronger ones were
-    # scaled back with the whole recipe by the fold check, and read no better).
-    "angry": {"AU4": 2.0, "AU5": 1.0, "AU7": 1.3, "AU9": 1.0, "AU10": 0.5, "AU15": 1.1, "AU17": 1.5,
+    # Anger (4+5+7+23/24, EMFACS): the whole brow pulled down and together (most at the heads: a
+    # hooded frown), glaring lids (a wide upper lid over tense lower lids), lips pressed thin and
+    # nearly straight with the chin boss pushed up (24+17, the closed-mouth variant; 15 is sadness's
+    # corner, not anger's); a little 9/10 flares the nostrils and tenses the nasolabial furrow. On
+    # the old "V" brows straight lips lost the ensemble (15 0.4: 82%); with the whole brow, tune
+    # half, ungated (ensemble / face-api / mini-Xception / PyEmotion): 15 1.1 94/94/74/29 with 11
+    # read sad by PyEmotion, 15 0.4 94/97/74/29 with 8 sad. 4 and 5 are as strong as the skin
+    # between brow and lid allows without folding (stronger ones were scaled back with the whole
+    # recipe by the fold check, and read no better).
+    "angry": {"AU4": 2.0, "AU5": 1.0, "AU7": 1.3, "AU9": 1.0, "AU10": 0.5, "AU15": 0.4, "AU17": 1.5,
               "AU23": 1.2, "AU24": 1.2},
     # Disgust vs anger: the nose wrinkle and raised upper lip lead; the lower lids and cheeks push
     # up (6+7: the eyes narrow from below); the brows lower a little (4). The mouth stays closed,
