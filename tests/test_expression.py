@@ -23,6 +23,8 @@ def test_anger_lowers_and_draws_the_brows_together_glares_and_presses_the_lips(l
     b, a = _change(landmarks[person, "neutral"], "angry")
     assert a["inner_brow_height"] < b["inner_brow_height"] - 0.04  # AU4: down ...
     assert a["brow_gap"] < b["brow_gap"] - 0.03  # ... and together
+    # the whole brow, not only its heads (a cartoon "V"): the outer brow dropped 0.014-0.033 before
+    assert a["outer_brow_height"] < b["outer_brow_height"] - 0.03
     assert a["lip_gap"] < max(b["lip_gap"], 0.0) + 0.015  # AU23/24: the lips stay pressed, no opening
     assert a["corner_lift"] < b["corner_lift"]
 
@@ -82,3 +84,15 @@ def test_a_smile_taken_away_leaves_the_mouth_about_as_wide_as_the_persons_own_ne
     assert len(errs) == 4
     assert abs(sum(errs) / len(errs)) < 0.035, errs  # no longer narrower on average
     assert sum(abs(e) for e in errs) / len(errs) < 0.06, errs
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_raised_inner_brows_do_not_drag_the_skin_between_them_up_further(landmarks, person):
+    """AU1's two sides overlapped at the midline: in sadness the skin between the brows (point 9)
+    rose 1.8-2.2x as far as the brow heads, pulling the nose bridge's highlight up into a bright
+    stripe. It may rise with them, not far past them."""
+    lm = landmarks[person, "neutral"]
+    t = ex.plan(lm, "sad", 1.0).target
+    heads = float((lm[[55, 285, 107, 336], 1] - t[[55, 285, 107, 336], 1]).mean())
+    glabella = float(lm[9, 1] - t[9, 1])
+    assert heads > 0 and glabella < 1.5 * heads, (heads, glabella)
