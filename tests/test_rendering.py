@@ -468,3 +468,18 @@ def test_no_pixel_is_sampled_from_far_away(face_id, kind, emotion):
     reach = np.hypot(mapping[..., 0] - gx, mapping[..., 1] - gy)
     furthest = float(np.hypot(*(target[:, :2] - src[:, :2]).T).max())
     assert reach.max() <= 1.5 * furthest, (reach.max(), furthest)
+
+
+@pytest.mark.parametrize("emotion", ["neutral", "sad"])
+def test_full_closed_lips_are_not_squeezed(emotion):
+    """025's closed full lips: the landmarker puts their inner edges 0.066 IOD apart on the lips'
+    own red, and the planner "closed" that false gap, squeezing the lips to 0.80 (neutral) and 0.76
+    (sad) of their height. Closed lips (no teeth, no dark opening) are now read as meeting."""
+    rgb, face = _photo("025", "neutral")
+    lm = face.landmarks
+    r = edit(rgb, emotion, 1.0, detections=[face], gate=False)
+    after = r.faces[0].landmarks_after
+    assert after[17, 1] - after[0, 1] >= 0.95 * (lm[17, 1] - lm[0, 1])
+    assert mouth.meet_closed_lips(rgb, lm) is not lm  # the false gap is seen ...
+    rgb1, face1 = _photo("001", "happy")  # ... and lips that show teeth are left as they are
+    assert mouth.meet_closed_lips(rgb1, face1.landmarks) is face1.landmarks

@@ -36,8 +36,8 @@ class GeometricEngine:
 
     def render(self, image: np.ndarray, base: np.ndarray, face: Face, request: RenderRequest) -> Rendered:
         t: dict[str, float] = {}
-        src = face.landmarks
         with timer(t, "expression"):
+            src = mouth.meet_closed_lips(image, face.landmarks)
             p = expression.plan(src, request.emotion, request.intensity, request.action_units(), teeth=request.teeth)
         r = Rendered(request, (0, 0, 0, 0), None, None, p.target, p.applied, p.removed, self.name, t)
         if np.abs(p.target - src)[:, :2].max() < 1e-3 and not p.applied:
