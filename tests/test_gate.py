@@ -113,7 +113,7 @@ def _displacement(f) -> float:
 
 
 # Probabilities are the gate's ensemble's; 0.05 is its noise between near-identical faces.
-MONOTONE_CHECKED = ("happy", "sad", "angry")
+MONOTONE_CHECKED = ("happy", "sad", "angry", "fearful", "surprised")  # disgust is not monotone on 025 (README, Limits)
 SATURATED = 0.8
 
 
