@@ -61,9 +61,14 @@ def _sclera(img: np.ndarray, lm: np.ndarray) -> float:
     """Brightness of the eye whites (90th percentile of grey inside both eye outlines): like teeth,
     they are unpigmented, so they tell the light falling on the face whatever the complexion."""
     h, w = img.shape[:2]
-    m = np.zeros((h, w), np.uint8)
-    cv2.fillPoly(m, [np.round(lm[e, :2]).astype(np.int32) for e in (EYE_L, EYE_R)], 1)
-    px = img[m > 0]
+    pts = np.round(lm[EYE_L + EYE_R, :2]).astype(np.int32)
+    x0, y0 = np.maximum(pts.min(0), 0)
+    x1, y1 = np.minimum(pts.max(0) + 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return 0.0
+    m = np.zeros((y1 - y0, x1 - x0), np.uint8)  # only the eyes' box: a full-photo mask cost ~1 ms
+    cv2.fillPoly(m, [np.round(lm[e, :2]).astype(np.int32) - [x0, y0] for e in (EYE_L, EYE_R)], 1)
+    px = img[y0:y1, x0:x1][m > 0]
     return float(np.percentile(px.astype(np.float32).mean(-1), 90)) if len(px) else 0.0
 
 

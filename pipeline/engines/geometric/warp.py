@@ -105,7 +105,8 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     aff = np.zeros((len(v), 2, 3), np.float32)
     aff[ok] = np.linalg.solve(dm[ok], s_all[tris[ok]]).transpose(0, 2, 1)
     gy, gx = np.nonzero(label >= 0)
-    a = aff[label[gy, gx]]
+    k = label[gy, gx]
+    a = aff[k]
     out = np.empty((ny, nx, 2), np.float32)
     out[..., 0] = (np.arange(nx, dtype=np.float32) * step + origin[0])[None]
     out[..., 1] = (np.arange(ny, dtype=np.float32) * step + origin[1])[:, None]
@@ -117,11 +118,16 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     # 360 px away (a white speck beside the corner). No node maps beyond its triangle's source box.
     # The raster takes nodes up to a node spacing outside a triangle: that much slack (plus a
     # pixel) keeps every proper node's map exact.
-    src_tri = s_all[tris]
+    # Only a triangle whose affine stretches a node step past that slack can throw a node out
+    # (a sliver); checking those alone keeps the cost off the common case.
     slack = 1.0 + 1.5 * step
-    lo_s, hi_s = src_tri.min(1) - slack, src_tri.max(1) + slack
-    k = label[gy, gx]
-    out[gy, gx] = np.clip(out[gy, gx], lo_s[k], hi_s[k])
+    risky = np.abs(aff[:, :, :2]).sum(2).max(1) > slack
+    sel = np.nonzero(risky[k])[0]
+    if len(sel):
+        src_tri = s_all[tris]
+        lo_s, hi_s = src_tri.min(1) - slack, src_tri.max(1) + slack
+        ks, ys, xs = k[sel], gy[sel], gx[sel]
+        out[ys, xs] = np.clip(out[ys, xs], lo_s[ks], hi_s[ks])
     return out, label >= 0
 
 
