@@ -483,3 +483,24 @@ def test_full_closed_lips_are_not_squeezed(emotion):
     assert mouth.meet_closed_lips(rgb, lm) is not lm  # the false gap is seen ...
     rgb1, face1 = _photo("001", "happy")  # ... and lips that show teeth are left as they are
     assert mouth.meet_closed_lips(rgb1, face1.landmarks) is face1.landmarks
+
+
+def test_teeth_in_warm_light_are_seen_and_closed(t1_path):
+    """insightface's t1.jpg (warm, saturated, small faces): the two laughing faces' teeth are as
+    orange as the skin, so the grey-enamel rule missed them and a smile taken away left teeth
+    fragments between the lips. Enamel is now also what is as bright as the skin and far less
+    saturated than the lips: both are seen (and no other face of the photo), and closed."""
+    rgb, faces = detect(t1_path)
+    faces = sorted(faces, key=lambda f: f.box[0])
+    seen = [bool(mouth.teeth_showing(rgb, f.landmarks)) for f in faces]
+    assert seen == [False, False, False, True, False, True], seen
+    out = edit(rgb, "neutral", 1.0, detections=faces, gate=False)
+    for f, fe in zip(faces, out.faces):
+        if mouth.teeth_showing(rgb, f.landmarks):
+            assert not mouth.teeth_showing(out.image, fe.landmarks_after)
+            # enamel-like pixels inside the lips: 50 and 74 before; the faces without teeth show
+            # about 5 (lip highlights)
+            before = mouth._enamel(rgb[_poly_mask(rgb.shape[:2], f.landmarks[LIPS_OUTER])], rgb, f.landmarks).sum()
+            after = mouth._enamel(out.image[_poly_mask(rgb.shape[:2], fe.landmarks_after[LIPS_OUTER])], rgb,
+                                  f.landmarks).sum()
+            assert before > 40 and after <= 0.3 * before, (before, after)

@@ -115,6 +115,9 @@ class _Canvas:
 
 
 NASOLABIAL = {"L": (129, 61), "R": (358, 291)}  # (nose wing, mouth corner) mesh points per side
+# The nose, bridge to wings and base (MediaPipe mesh; its convex hull).
+NOSE = [168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 97, 326, 327, 129, 358, 49, 279, 48, 278, 64, 294,
+        102, 331, 219, 439, 45, 275, 220, 440, 115, 344]
 
 
 def _nasolabial(p: np.ndarray, ala: int, corner: int, v) -> np.ndarray:
@@ -133,7 +136,12 @@ def _nasolabial(p: np.ndarray, ala: int, corner: int, v) -> np.ndarray:
 # read 8 of 34 as still happy, 4 with this (neutral 47% -> 56%); face-api 82% -> 88%, mini-Xception
 # 88% -> 94%, ensemble 88% -> 88%. Brightening the creases alone left 6 happy; darkening the lit
 # bulge as much as brightening (1.5) left bruise-like patches below the corners (013, 107, 117).
-FLAT_FINE, FLAT_WIDE, FLAT_BAND, FLAT_MAX, FLAT_DARK = 0.02, 0.12, 0.10, 1.5, 1.15
+FLAT_FINE, FLAT_WIDE, FLAT_BAND, FLAT_MAX, FLAT_DARK, FLAT_SMOOTH = 0.02, 0.12, 0.10, 1.2, 1.15, 0.02
+# Faces smaller than FLAT_IOD[0] (the face's scale in pixels, `iod`: about 0.7 of the eye corners'
+# distance) keep their own folds (the mean smile shading is still divided out); full strength from
+# FLAT_IOD[1]. On small, compressed faces the fold is not resolved and flattening drew an orange
+# line beside the nose (t1.jpg: 40-50); the London portraits are 100-120.
+FLAT_IOD = (55.0, 85.0)
 
 
 def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: float, k: float) -> np.ndarray | None:
@@ -142,6 +150,7 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
     `render` divides out is everyone's average, and the person's own deeper folds and the light on
     the bulge above them stayed and kept the smile (a ratio-image idea: shading is skin brightness
     at a coarser scale than texture, so texture and pores stay). Returns the touched mask or None."""
+    k *= float(np.clip((iod - FLAT_IOD[0]) / (FLAT_IOD[1] - FLAT_IOD[0]), 0.0, 1.0))
     if k <= 0:
         return None
     p = lm[:, :2].astype(np.float32)
@@ -172,18 +181,24 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
                       max(1, int(round(2 * FLAT_BAND * wi))), cv2.LINE_AA, shift=4)
         cv2.circle(band, tuple(int(c) for c in np.round((pocket - off) * sc * 16)), int(round(0.06 * wi * 16)),
                    1.0, -1, cv2.LINE_AA, shift=4)
-    lips = np.zeros_like(band)
-    cv2.fillPoly(lips, [np.round((p[LIPS_OUTER] - off) * sc).astype(np.int32)], 1.0)
-    lips = cv2.dilate(lips, np.ones((3, 3), np.uint8))  # the lips keep their own shading
-    outside = 1 - (band > 0.5) * (1 - lips)
+    # The lips and the nose keep their own shading and are not "skin around" the fold either: on a
+    # turned face (t1.jpg) the far fold runs along the nose's edge, and averaging the nose (or the
+    # red of the lips) into the surround drew an orange line down the cheek.
+    keep = np.zeros_like(band)
+    cv2.fillPoly(keep, [np.round((p[LIPS_OUTER] - off) * sc).astype(np.int32)], 1.0)
+    cv2.fillConvexPoly(keep, np.round((cv2.convexHull(p[NOSE])[:, 0] - off) * sc).astype(np.int32), 1.0)
+    keep = cv2.dilate(keep, np.ones((3, 3), np.uint8))
+    outside = (band <= 0.5) * (1 - keep)
     # Per channel: a crease's shadow is redder than the skin around it, and brightening it with
     # one gain for all three left a pink line along the fold (013).
     img = small.astype(np.float32)
     fine = cv2.GaussianBlur(img, (0, 0), FLAT_FINE * wi)
     around = cv2.GaussianBlur(img * outside[..., None], (0, 0), FLAT_WIDE * wi) / np.maximum(
         cv2.GaussianBlur(outside, (0, 0), FLAT_WIDE * wi), 1e-3)[..., None]
-    zone = cv2.GaussianBlur(band, (0, 0), 0.02 * wi) * (1 - cv2.GaussianBlur(lips, (0, 0), 0.01 * wi))
-    ratio = np.clip(around / np.maximum(fine, 1.0), 1 / FLAT_DARK, FLAT_MAX)
+    zone = cv2.GaussianBlur(band, (0, 0), 0.02 * wi) * (1 - cv2.GaussianBlur(keep, (0, 0), 0.01 * wi))
+    # The correction itself is smooth: followed at FLAT_FINE it drew its own edge where a brightened
+    # crease met a darkened bulge on small, compressed faces (t1.jpg).
+    ratio = cv2.GaussianBlur(np.clip(around / np.maximum(fine, 1.0), 1 / FLAT_DARK, FLAT_MAX), (0, 0), FLAT_SMOOTH * wi)
     gain = 1 + (ratio - 1) * (zone * min(k, 1.0))[..., None]
     if sc < 1:
         gain = cv2.resize(gain, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
