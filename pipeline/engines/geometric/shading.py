@@ -132,10 +132,11 @@ def _nasolabial(p: np.ndarray, ala: int, corner: int, v) -> np.ndarray:
 # A removed smile's own folds (`flatten_smile_folds`): the fold zone's shading (blurred at
 # FLAT_FINE) is replaced by that of the skin around it (blurred at FLAT_WIDE with the zone left
 # out), in a band FLAT_BAND wide either side of the nasolabial curve plus the corner pockets, at
-# most FLAT_MAX brighter and FLAT_DARK darker. Tune half, real smiles -> neutral, ungated: PyEmotion
-# read 8 of 34 as still happy, 4 with this (neutral 47% -> 56%); face-api 82% -> 88%, mini-Xception
-# 88% -> 94%, ensemble 88% -> 88%. Brightening the creases alone left 6 happy; darkening the lit
-# bulge as much as brightening (1.5) left bruise-like patches below the corners (013, 107, 117).
+# most FLAT_MAX brighter and FLAT_DARK darker, the correction smoothed at FLAT_SMOOTH. Tune half,
+# real smiles -> neutral, ungated: PyEmotion read 8 of 34 as still happy, 5 with this (neutral 47% ->
+# 56%); face-api 82% -> 91%, mini-Xception 88% -> 94%. Brightening the creases alone left 6 happy;
+# darkening the lit bulge as much as brightening (1.5) left bruise-like patches below the corners
+# (013, 107, 117); up to 1.5x brighter (4 happy) drew a line on t1.jpg's small faces.
 FLAT_FINE, FLAT_WIDE, FLAT_BAND, FLAT_MAX, FLAT_DARK, FLAT_SMOOTH = 0.02, 0.12, 0.10, 1.2, 1.15, 0.02
 # Faces smaller than FLAT_IOD[0] (the face's scale in pixels, `iod`: about 0.7 of the eye corners'
 # distance) keep their own folds (the mean smile shading is still divided out); full strength from
