@@ -504,3 +504,34 @@ def test_teeth_in_warm_light_are_seen_and_closed(t1_path):
             after = mouth._enamel(out.image[_poly_mask(rgb.shape[:2], fe.landmarks_after[LIPS_OUTER])], rgb,
                                   f.landmarks).sum()
             assert before > 40 and after <= 0.3 * before, (before, after)
+
+
+def test_squeezed_lips_are_sampled_with_several_samples_a_pixel():
+    """Anger presses the lips: the map squeezes several source pixels into one, and one bilinear
+    sample a pixel turned the dark line between the lips into a dashed one. Where the map squeezes,
+    the lips' box is re-sampled with up to 4 x 4 samples a pixel: against a 6 x 6 supersampled
+    reference it is far closer than single samples are (in the lips box, where it acts)."""
+    rgb, face = _photo("001", "neutral")
+    src = face.landmarks
+    target = plan(src, "angry", 1.0).target
+    region = warp.region_for(src, rgb.shape[:2])
+    mapping, _ = warp.backward_map(src, target, region)
+    plain = warp.remap(rgb, mapping)
+    pts = np.concatenate([src[LIPS_OUTER, :2], target[LIPS_OUTER, :2]])
+    aa = plain.copy()
+    warp.antialias_squeezed(aa, rgb, mapping, region, pts, 0.05 * _iod(src))
+    # the reference: 6 x 6 samples a pixel everywhere in the region
+    h, w = mapping.shape[:2]
+    ref = cv2.resize(warp.remap(rgb, cv2.resize(mapping, (w * 6, h * 6), interpolation=cv2.INTER_LINEAR)), (w, h),
+                     interpolation=cv2.INTER_AREA).astype(np.float32)
+    gy, gx = np.gradient(mapping, axis=(0, 1))
+    squeezed = np.maximum(np.hypot(gx[..., 0], gx[..., 1]), np.hypot(gy[..., 0], gy[..., 1])) > warp.SQUEEZE_AA[1]
+    lips = np.zeros_like(squeezed)  # the box the lips' re-sampling covers (the lids squeeze too)
+    x0, y0 = np.floor(pts.min(0) - 0.05 * _iod(src)).astype(int) - [region.x0, region.y0]
+    x1, y1 = np.ceil(pts.max(0) + 0.05 * _iod(src)).astype(int) - [region.x0, region.y0]
+    lips[y0:y1, x0:x1] = True
+    squeezed &= lips
+    assert squeezed.sum() > 100
+    err_plain = np.abs(plain.astype(np.float32) - ref)[squeezed].mean()
+    err_aa = np.abs(aa.astype(np.float32) - ref)[squeezed].mean()
+    assert err_aa < 0.3 * err_plain, (err_aa, err_plain)  # 001 angry: 0.26 vs 4.59 grey levels

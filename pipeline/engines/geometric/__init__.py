@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...emotions import INTENSITY_MAX
+from ...mesh import LIPS_OUTER
 from ...timing import timer
 from ...types import Face
 from .. import Rendered, RenderRequest
@@ -47,6 +48,8 @@ class GeometricEngine:
         with timer(t, "warp"):
             mapping, changed = warp.backward_map(src, p.target, region)
             warped = warp.remap(base, mapping)  # uint8: float only where mouth and shading draw
+            warp.antialias_squeezed(warped, base, mapping, region, np.concatenate([src[LIPS_OUTER, :2], p.target[LIPS_OUTER, :2]]),
+                                    0.05 * iod)
         with timer(t, "mouth"):
             if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after):
                 upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
