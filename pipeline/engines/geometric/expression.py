@@ -50,8 +50,10 @@ RECIPES: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"AU6": 1.0, "AU12": 1.1, "AU25": 2.4},
     # Sad: the oblique brows (1+4) and the corners down (15) carry it; heavier lids (43) and lips
-    # just apart, as in a sigh. Tune half, ungated: ensemble 71% -> 94%.
-    "sad": {"AU1": 2.2, "AU4": 1.4, "AU15": 2.2, "AU17": 0.8, "AU43": 0.5, "AU25": 0.3},
+    # just apart, as in a sigh. Tune half, ungated: ensemble 71% -> 94%. With the whole-brow 4
+    # pushing the lids too, 43 0.5 left the eyes 21-31% open (asleep, not sad); 43 0.3 leaves 41-51%
+    # and reads the same (tune, ungated: 97/94/74/32 -> 97/94/76/32; 0.15 fell to 85%).
+    "sad": {"AU1": 2.2, "AU4": 1.4, "AU15": 2.2, "AU17": 0.8, "AU43": 0.3, "AU25": 0.3},
     # Surprise's jaw drops with the lips slack, so the corners come in (14) and the opening is an
     # oval; a wide opening at full mouth width reads as fear's stretched lips. Part of the drop is
     # the jaw pulled open (27, which also narrows the opening): a taller, narrower oval (tune half,
@@ -81,9 +83,10 @@ RECIPES: dict[str, dict[str, float]] = {
     # corners down, chin up (15+17, the "10+17" variant): the open upper-lip raise showed teeth that
     # the held-out judge read as happy (tune half: 15 of 34 -> 0). A higher upper lip (10), a
     # tighter squint (7) and more lowered brows (4) separate it from anger for the ensemble (tune
-    # half, ungated: 76% -> 79%; 7 at 1.6 read 82% but shut the eyes by three quarters); the lip raised that far bares half the upper
-    # teeth band (TEETH_SHOWN), not a smile's full band.
-    "disgusted": {"AU9": 2.8, "AU10": 2.2, "AU6": 0.8, "AU7": 1.4, "AU4": 1.0, "AU15": 1.2, "AU17": 1.0},
+    # half, ungated: 76% -> 79%; 7 at 1.6 read 82% but shut the eyes by three quarters). With the
+    # whole-brow 4 the eyes still closed to 15-28% of their opening at 7 1.4; 7 1.0 leaves 29-41%
+    # and reads the same (tune, ungated: 76/76/47/0 -> 76/79/50/0).
+    "disgusted": {"AU9": 2.8, "AU10": 2.2, "AU6": 0.8, "AU7": 1.0, "AU4": 1.0, "AU15": 1.2, "AU17": 1.0},
     "contempt": {"AU12R": 0.9, "AU14R": 0.8},
 }
 # Which teeth an opened mouth shows (mouth.render_interior: upper band fraction, lower rise): a
