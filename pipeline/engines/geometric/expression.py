@@ -409,20 +409,18 @@ def _unit_response() -> dict[str, float]:
     return {au: measures_canonical(base + _field(g, au, None))[key] - m0[key] for au, (key, _) in READ_FROM.items()}
 
 
-def _sideways(g: Geometry) -> np.ndarray:
-    """The measured smile's horizontal part alone (AU12's field, x only): the corners move apart
-    the way a real smile moves them. AU20's narrower pull at the corners was tried first: 025 made
-    sad then read less sad at 1.25 than at 1.0 (0.33 -> 0.26; with this field 0.42 -> 0.39)."""
-    d = _field(g, "AU12", None)
-    d[:, 1:] = 0.0
-    return d
+# The measured smile's horizontal part alone (AU12's field times SIDEWAYS): the corners move apart
+# the way a real smile moves them. AU20's narrower pull at the corners was tried first: 025 made sad
+# then read less sad at 1.25 than at 1.0 (0.33 -> 0.26; with this field 0.42 -> 0.39).
+SIDEWAYS = np.array([1.0, 0.0, 0.0])
 
 
 @lru_cache(maxsize=1)
 def _width_response() -> float:
-    """Mouth-width change of one unit of `_sideways` on the mean face."""
+    """Mouth-width change of one unit of the smile field's sideways part on the mean face."""
     base = model().mean.astype(np.float64)
-    return measures_canonical(base + _sideways(Geometry(base)))["mouth_width"] - measures_canonical(base)["mouth_width"]
+    sideways = _field(Geometry(base), "AU12", None) * SIDEWAYS
+    return measures_canonical(base + sideways)["mouth_width"] - measures_canonical(base)["mouth_width"]
 
 
 def estimate(c: np.ndarray) -> dict[str, float]:
@@ -516,15 +514,17 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             rest = model().neutral_range["corner_lift"][0] - REST_BELOW
             more = (measures_canonical(c + d)["corner_lift"] - rest) / _unit_response()["AU12"]
             more = float(np.clip(more, -removed["AU12"], 2 * INTENSITY_MAX - removed["AU12"]))
-            d -= displacement(g, {"AU12": more}) * keep_edge
+            smile = _field(g, "AU12", None)  # one unit of the smile, for both steps below
+            d -= more * smile * keep_edge
             # Undoing the mean smile field (and the corner step above) narrowed the mouth past the
             # person's own neutral width: on the London tune half by 0.055 IOD on average (7% of the
             # mouth), a pursed look. A smile widens the mouth by WIDTH_PER_AU12 per unit of AU12
-            # read (fitted there against each person's own neutral photo), so that is the width it
-            # returns to, set by the smile field's sideways part alone.
-            width = measures_canonical(c)["mouth_width"] - WIDTH_PER_AU12 * estimate(c).get("AU12", 0.0)
+            # read (fitted there against each person's own neutral photo; `removed` still holds
+            # that read here), so that is the width it returns to, set by the smile field's
+            # sideways part alone.
+            width = measures_canonical(c)["mouth_width"] - WIDTH_PER_AU12 * removed["AU12"]
             short = width - measures_canonical(c + d)["mouth_width"]
-            d += short / _width_response() * _sideways(g) * keep_edge
+            d += short / _width_response() * (smile * SIDEWAYS) * keep_edge
             removed["AU12"] = round(removed["AU12"] + more, 4)
     # The recipe acts on the face at rest: on a smile's open mouth the lip press (23/24) pulled
     # towards the old line between the lips, on top of the closing, and folded the corners.
