@@ -48,8 +48,8 @@ class GeometricEngine:
         with timer(t, "warp"):
             mapping, changed = warp.backward_map(src, p.target, region)
             warped = warp.remap(base, mapping)  # uint8: float only where mouth and shading draw
-            warp.antialias_squeezed(warped, base, mapping, region, np.concatenate([src[LIPS_OUTER, :2], p.target[LIPS_OUTER, :2]]),
-                                    0.05 * iod)
+            lips = np.concatenate([src[LIPS_OUTER, :2], p.target[LIPS_OUTER, :2]])
+            warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)
         with timer(t, "mouth"):
             if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after):
                 upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))

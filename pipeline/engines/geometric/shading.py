@@ -114,6 +114,19 @@ class _Canvas:
         return touched
 
 
+def _axes(p: np.ndarray, iod: float):
+    """The face's own axes (x along the eyes, y down the face) and v(a, b): the offset a IOD along
+    x and b IOD along y, so folds placed with it turn with a tilted head."""
+    ex = p[263] - p[33]
+    ex = ex / max(float(np.hypot(*ex)), 1e-6)
+    ey = np.array([-ex[1], ex[0]], np.float32)
+
+    def v(a: float, b: float) -> np.ndarray:
+        return a * iod * ex + b * iod * ey
+
+    return ex, ey, v
+
+
 NASOLABIAL = {"L": (129, 61), "R": (358, 291)}  # (nose wing, mouth corner) mesh points per side
 # The nose, bridge to wings and base (MediaPipe mesh; its convex hull).
 NOSE = [168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 97, 326, 327, 129, 358, 49, 279, 48, 278, 64, 294,
@@ -155,12 +168,7 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
     if k <= 0:
         return None
     p = lm[:, :2].astype(np.float32)
-    ex = (p[263] - p[33]) / max(float(np.hypot(*(p[263] - p[33]))), 1e-6)
-    ey = np.array([-ex[1], ex[0]], np.float32)
-
-    def v(a: float, b: float) -> np.ndarray:
-        return a * iod * ex + b * iod * ey
-
+    ex, _, v = _axes(p, iod)
     curves = [(_nasolabial(p, ala, corner, v), p[corner] + v(np.sign((p[corner] - p[1]) @ ex) * 0.04, 0))
               for ala, corner in NASOLABIAL.values()]
     # Work on the lower face at a capped scale (as _Canvas): the blurs are wide.
@@ -240,13 +248,7 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     p = lm[:, :2].astype(np.float32)
     # The face's own axes (x along the eyes, y down the face): every offset below is in them, so
     # the folds turn with a tilted head.
-    ex = p[263] - p[33]
-    ex = ex / max(float(np.hypot(*ex)), 1e-6)
-    ey = np.array([-ex[1], ex[0]], np.float32)
-
-    def v(a: float, b: float) -> np.ndarray:
-        return a * iod * ex + b * iod * ey
-
+    ex, ey, v = _axes(p, iod)
     up = -ey
     # AU12R is the unilateral smile of contempt: the subject's left = the image's right.
     # AU10 (and AU9, which lifts the upper lip through the nose wings) deepens the same furrow, in
