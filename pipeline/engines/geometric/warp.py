@@ -115,11 +115,10 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     out[gy, gx, 1] = a[:, 1, 0] * fx + a[:, 1, 1] * fy + a[:, 1, 2]
     # A node the raster gives to a sliver of a triangle (a lip corner squeezed thin) can lie just
     # outside it, where that triangle's affine extrapolates far: 081's smile took one pixel from
-    # 360 px away (a white speck beside the corner). No node maps beyond its triangle's source box.
-    # The raster takes nodes up to a node spacing outside a triangle: that much slack (plus a
-    # pixel) keeps every proper node's map exact.
-    # Only a triangle whose affine stretches a node step past that slack can throw a node out
-    # (a sliver); checking those alone keeps the cost off the common case.
+    # 360 px away (a white speck beside the corner). No node maps beyond its triangle's source box
+    # plus a node spacing and a pixel (how far outside a triangle the raster reaches, so proper
+    # nodes keep their exact map); only triangles whose affine stretches a node step past that
+    # slack can throw a node out, so only their nodes are checked.
     slack = 1.0 + 1.5 * step
     risky = np.abs(aff[:, :, :2]).sum(2).max(1) > slack
     sel = np.nonzero(risky[k])[0]
