@@ -129,12 +129,15 @@ LOWER_NARROW = 0.8  # the lower front teeth span less of the mouth than the uppe
 LOWER_SHADE = 0.72  # and sit in the upper lip's shadow
 
 
-def _chaikin(poly: np.ndarray, n: int = 2) -> np.ndarray:
-    """A closed polygon with its corners cut (Chaikin): the mesh's inner lip is a few points, and a
-    dropped jaw pulls it into a faceted box; a real opening is a smooth curve."""
+def _chaikin(poly: np.ndarray, n: int = 2, closed: bool = True) -> np.ndarray:
+    """A polygon with its corners cut (Chaikin): the mesh's inner lip is a few points, and a
+    dropped jaw pulls it into a faceted box; a real opening is a smooth curve. An open polyline
+    keeps its two ends."""
     for _ in range(n):
         q = np.roll(poly, -1, 0)
-        poly = np.stack([0.75 * poly + 0.25 * q, 0.25 * poly + 0.75 * q], 1).reshape(-1, poly.shape[1])
+        cut = np.stack([0.75 * poly + 0.25 * q, 0.25 * poly + 0.75 * q], 1)
+        cut = cut.reshape(-1, poly.shape[1])
+        poly = cut if closed else np.vstack([poly[:1], cut[:-2], poly[-1:]])
     return poly
 
 
@@ -250,10 +253,13 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     return alpha
 
 
+CLOSE_DARK = 0.6  # of the lips' brightness: darker pixels left between closed lips are gap, not lip
+
+
 def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) -> np.ndarray | None:
     """A smile with teeth closed (in place in `warped`): the sliver between the lips and any
-    enamel-like pixel left on them (the landmarker's inner lip edges can lie a pixel or two off
-    the teeth) are inpainted from the lips around them, then the lips' meeting line is shaded in
+    enamel-like or dark pixel left on them (the landmarker's inner lip edges can lie a pixel or two
+    off the teeth) are inpainted from the lips around them, then the lips' meeting line is shaded in
     (multiplied, so the lips keep their texture). Returns the touched mask (float32) or None."""
     shape = warped.shape[:2]
     off = [region.x0, region.y0]
@@ -264,7 +270,10 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
         return None
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop = warped[y0:y1, x0:x1]
-    hole = _enamel(crop, src_img, src_lm) & (outer[y0:y1, x0:x1] > 0)
+    # Left-over teeth, and the dark gaps beside and between them (the smile's corners): both would
+    # stay as blobs and a ragged line where the lips now meet.
+    dark = crop.astype(np.float32).mean(-1) < CLOSE_DARK * float(_lip_colour(src_img, src_lm).mean())
+    hole = (_enamel(crop, src_img, src_lm) | dark) & (outer[y0:y1, x0:x1] > 0)
     gap = np.zeros(shape, np.uint8)
     cv2.fillPoly(gap, [np.round(dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2] - off).astype(np.int32)], 1)
     # The sliver a pixel or so wider: on small or warm-lit faces not every tooth pixel reads as enamel.
@@ -273,7 +282,9 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     m = cv2.dilate((hole | (gap[y0:y1, x0:x1] > 0)).astype(np.uint8), np.ones((3, 3), np.uint8))
     crop[:] = cv2.inpaint(np.ascontiguousarray(crop), m, 3, cv2.INPAINT_TELEA)
     # The meeting line: midway between the inner lip edges, about 1% of the IOD wide.
+    # Smoothed: the mid-points of the mesh's few inner-lip pairs made a stepped line.
     mid = (dst_lm[LIPS_INNER_LOWER, :2] + dst_lm[LIPS_INNER_UPPER[::-1], :2]) / 2 - off - [x0, y0]
+    mid = _chaikin(mid, 3, closed=False)
     line = np.zeros(crop.shape[:2], np.float32)
     cv2.polylines(line, [np.round(mid * 16).astype(np.int32)], False, 1.0, max(1, round(0.012 * iod_px)),
                   cv2.LINE_AA, shift=4)
