@@ -100,5 +100,10 @@ def multiply(sub: np.ndarray, gain: np.ndarray) -> None:
     the whole pixel is scaled instead, so lit skin keeps its hue (clipping drifts it to grey)."""
     out = sub * gain[..., None]
     peak = np.maximum(np.maximum(out[..., 0], out[..., 1]), out[..., 2])
-    out *= np.minimum(1.0, 255.0 / np.maximum(peak, 1.0))[..., None]
-    sub[:] = (out + 0.5).astype(np.uint8)
+    # Only the few pixels over 255 are scaled (elsewhere the factor is exactly 1), and the
+    # rounding happens in place: the same values, without four full-size temporaries.
+    hot = peak > 255.0
+    if hot.any():
+        out[hot] *= (255.0 / peak[hot])[:, None]
+    out += 0.5
+    sub[:] = out  # float -> uint8 truncates, as astype does
