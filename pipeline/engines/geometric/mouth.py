@@ -14,7 +14,7 @@ import numpy as np
 
 from ...mesh import EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
 from . import mouthbank
-from .warp import Region
+from .warp import Region, nonzero_box
 
 TEETH_AREA = 0.0036  # enamel-like pixels / IOD^2 in the source opening that also means "real teeth"
 TEETH_SHOWING = 0.2  # fraction of enamel-like pixels in the source opening that means "real teeth"
@@ -181,8 +181,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), (0, 0), max(0.7, g / 2)))
     if alpha.max() <= 0:
         return None
-    ys, xs = np.nonzero(alpha)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = nonzero_box(alpha)
     gx, gy = np.meshgrid(np.arange(x0, x1) + region.x0, np.arange(y0, y1) + region.y0)
     st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
     s, t = st[..., 0], st[..., 1]
@@ -259,10 +258,10 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     off = [region.x0, region.y0]
     outer = np.zeros(shape, np.uint8)
     cv2.fillPoly(outer, [np.round(dst_lm[LIPS_OUTER, :2] - off).astype(np.int32)], 1)
-    ys, xs = np.nonzero(outer)
-    if not len(ys):
+    box = nonzero_box(outer)
+    if box is None:
         return None
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = box
     crop = warped[y0:y1, x0:x1]
     hole = _enamel(crop, src_img, src_lm) & (outer[y0:y1, x0:x1] > 0)
     gap = np.zeros(shape, np.uint8)
