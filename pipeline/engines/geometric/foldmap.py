@@ -82,7 +82,7 @@ def render(rgb: np.ndarray, dst: np.ndarray, origin: np.ndarray, k_upper: float,
     # Image -> canonical: the mesh's triangles, destination = this face, source = the mean face.
     nodes, inside = _exact(_mean_px(), dst[:, :2].astype(np.float64), model().tri_mesh,
                            np.asarray(origin, np.float64) + [x0, y0], step, nx, ny)
-    lr = cv2.remap(scaled, nodes[..., 0], nodes[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    lr = cv2.remap(scaled, nodes, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     lr[~inside] = 0
     m = np.float32([[1 / step, 0, 0], [0, 1 / step, 0]])
     gain = cv2.warpAffine(np.exp(lr), m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,

@@ -320,12 +320,14 @@ def antialias_squeezed(out: np.ndarray, img: np.ndarray, mapping: np.ndarray, re
     n = int(min(AA_MAX, np.ceil(squeeze.max())))
     bw, bh = x1 - x0, y1 - y0
     fine = cv2.resize(m, (bw * n, bh * n), interpolation=cv2.INTER_LINEAR)
-    samples = cv2.remap(img, fine[..., 0], fine[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    samples = cv2.remap(img, fine, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
     aa = cv2.resize(samples, (bw, bh), interpolation=cv2.INTER_AREA).astype(np.float32)
     box = out[y0:y1, x0:x1]
     box[:] = np.clip(box * (1 - wgt[..., None]) + aa * wgt[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
 def remap(img: np.ndarray, mapping: np.ndarray) -> np.ndarray:
-    """Resample the whole image at `mapping` (absolute source coordinates)."""
-    return cv2.remap(img, mapping[..., 0], mapping[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
+    """Resample the whole image at `mapping` (absolute source coordinates). The (h, w, 2) map goes
+    in as one two-channel map: split into x and y views it was copied into two arrays first, and
+    the result is the same."""
+    return cv2.remap(img, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101)
