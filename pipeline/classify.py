@@ -55,20 +55,31 @@ def fer_crop_boxes(faces: list[Face]) -> np.ndarray:
     return np.stack([x0, y0, x0 + 2 * half, y0 + 2 * half], axis=1).astype(int)
 
 
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+
+
 def gray_crops(rgb: np.ndarray, boxes: np.ndarray, size: int = 64) -> np.ndarray:
     """(n, size, size) uint8 crops as fer makes them: BT.601 gray, out-of-image area filled with the
     mean of the last two rows (fer's padding), `cv2.resize` with its default bilinear filter.
-    fer clips crops that run past its 40 px pad (distorting the face); we pad as far as needed."""
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    h, w = gray.shape
+    fer clips crops that run past its 40 px pad (distorting the face); we pad as far as needed.
+    Only each crop's own pixels are converted and padded, not the whole photo (the gate crops
+    the input and every attempt)."""
+    h, w = rgb.shape[:2]
     boxes = np.asarray(boxes).reshape(-1, 4)
     if not len(boxes):
         return np.zeros((0, size, size), np.uint8)
-    pad = int(max(FER_PADDING, -boxes[:, :2].min(), (boxes[:, 2] - w).max(), (boxes[:, 3] - h).max()))
-    fill = cv2.mean(gray[h - 2:])[0]
-    padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=fill)
-    return np.stack([cv2.resize(padded[y0 + pad:y1 + pad, x0 + pad:x1 + pad], (size, size))
-                     for x0, y0, x1, y1 in boxes])
+    fill = cv2.mean(_gray(rgb[h - 2:]))[0]
+    crops = []
+    for x0, y0, x1, y1 in boxes:
+        ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if ix1 > ix0 and iy1 > iy0:
+            crop = cv2.copyMakeBorder(_gray(rgb[iy0:iy1, ix0:ix1]), iy0 - y0, y1 - iy1, ix0 - x0, x1 - ix1,
+                                      cv2.BORDER_CONSTANT, value=fill)
+        else:  # wholly outside the photo: all fill (rounded as copyMakeBorder rounds it)
+            crop = np.full((y1 - y0, x1 - x0), np.rint(fill), np.uint8)
+        crops.append(cv2.resize(crop, (size, size)))
+    return np.stack(crops)
 
 
 class _OnnxClassifier(OnnxNet):

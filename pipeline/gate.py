@@ -112,7 +112,8 @@ def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identi
     Identity is always measured: whether a retry goes stronger or gentler depends on it."""
     from .classify import default_classifier
 
-    if after.shape != before.shape or not np.isfinite(after).all():
+    # Integer pixels are always finite: only a float image needs the (full-size) isfinite pass.
+    if after.shape != before.shape or (after.dtype.kind == "f" and not np.isfinite(after).all()):
         return Check(False, "the edited image is malformed", {}, 0.0, None, False)
     probs = (classifier or default_classifier()).predict(after, [face])[0]
     if target == "contempt":

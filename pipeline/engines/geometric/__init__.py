@@ -51,10 +51,11 @@ class GeometricEngine:
             lips = np.concatenate([src[LIPS_OUTER, :2], p.target[LIPS_OUTER, :2]])
             warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)
         with timer(t, "mouth"):
-            if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after):
+            teeth = mouth.shows_teeth(image, src)  # asked up to three times below: measured once
+            if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth):
                 upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
                 m = mouth.render_interior(image, src, p.target, warped, region, iod,
-                                          upper_teeth=upper, lower_teeth=lower)
+                                          upper_teeth=upper, lower_teeth=lower, teeth=teeth)
                 if m is not None:
                     changed |= m > 0
         with timer(t, "shading"):

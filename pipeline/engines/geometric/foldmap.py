@@ -82,7 +82,7 @@ def render(rgb: np.ndarray, dst: np.ndarray, origin: np.ndarray, k_upper: float,
     # Image -> canonical: the mesh's triangles, destination = this face, source = the mean face.
     nodes, inside = _exact(_mean_px(), dst[:, :2].astype(np.float64), model().tri_mesh,
                            np.asarray(origin, np.float64) + [x0, y0], step, nx, ny)
-    lr = cv2.remap(scaled, nodes[..., 0], nodes[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    lr = cv2.remap(scaled, nodes, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     lr[~inside] = 0
     m = np.float32([[1 / step, 0, 0], [0, 1 / step, 0]])
     gain = cv2.warpAffine(np.exp(lr), m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -100,5 +100,10 @@ def multiply(sub: np.ndarray, gain: np.ndarray) -> None:
     the whole pixel is scaled instead, so lit skin keeps its hue (clipping drifts it to grey)."""
     out = sub * gain[..., None]
     peak = np.maximum(np.maximum(out[..., 0], out[..., 1]), out[..., 2])
-    out *= np.minimum(1.0, 255.0 / np.maximum(peak, 1.0))[..., None]
-    sub[:] = (out + 0.5).astype(np.uint8)
+    # Only the few pixels over 255 are scaled (elsewhere the factor is exactly 1), and the
+    # rounding happens in place: the same values, without four full-size temporaries.
+    hot = peak > 255.0
+    if hot.any():
+        out[hot] *= (255.0 / peak[hot])[:, None]
+    out += 0.5
+    sub[:] = out  # float -> uint8 truncates, as astype does

@@ -9,12 +9,15 @@ below it that darkens with depth, and is blended only strictly inside the inner 
 """
 from __future__ import annotations
 
+from functools import cache
+from typing import Callable
+
 import cv2
 import numpy as np
 
 from ...mesh import EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
 from . import mouthbank
-from .warp import Region
+from .warp import Region, nonzero_box
 
 TEETH_AREA = 0.0036  # enamel-like pixels / IOD^2 in the source opening that also means "real teeth"
 TEETH_SHOWING = 0.2  # fraction of enamel-like pixels in the source opening that means "real teeth"
@@ -95,11 +98,11 @@ def _relit(b: mouthbank.Bank, i: int, skin: np.ndarray, sclera: float = 0.0) -> 
     return inner * np.clip(gain, 0.3, 1.1).astype(np.float32)
 
 
-def _interior(src_img, src_lm, aspect: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _interior(src_img, src_lm, aspect: float, teeth: Callable[[], bool]) -> tuple[np.ndarray, np.ndarray, float, float]:
     """(rectified interior float RGB, validity, its grain at exemplar scale (-1: the photo's
     own), its opening's aspect): the person's own when
     their mouth shows teeth (rescaled, never stretched), else the best-fitting bank exemplar."""
-    if teeth_showing(src_img, src_lm):
+    if teeth():
         inner, valid = mouthbank.rectify(src_img, src_lm)
         return inner.astype(np.float32), valid, -1.0, mouthbank.frame(src_lm).aspect()
     b = mouthbank.bank()
@@ -155,7 +158,8 @@ def _lower_teeth(cav, big, s, up, width, size, band, rise) -> np.ndarray:
 
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
-                    upper_teeth: float = 1.0, lower_teeth: float = 0.0) -> np.ndarray | None:
+                    upper_teeth: float = 1.0, lower_teeth: float = 0.0,
+                    teeth: Callable[[], bool] | None = None) -> np.ndarray | None:
     """Fill the destination opening in `warped` (the region's pixels, uint8 RGB, in place): a real
     interior (the person's own teeth, or a bank exemplar relit and re-grained to the photo) placed
     at the mouth's scale under the upper lip, a cavity darkening with depth below it; or, when a
@@ -164,11 +168,13 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     (1: all of it, as in a smile; less slides the interior up under the lip: a stretched or dropped
     mouth covers most of the upper teeth, and a full band reads as a grin). lower_teeth: how tall
     the lower teeth rise above the lower lip, as a fraction of the upper band (0: none).
+    teeth: the source's `shows_teeth`, when the caller already made it.
     Returns the painted alpha (float32, region-sized) or None."""
+    teeth = teeth or shows_teeth(src_img, src_lm)
     f = mouthbank.frame(dst_lm)
     gap = float((dst_lm[14, :2] - dst_lm[13, :2]) @ f.n) / max(iod_px, 1.0)  # < 0: lips pressed
     was = float((src_lm[14, :2] - src_lm[13, :2]) @ mouthbank.frame(src_lm).n) / max(iod_px, 1.0)
-    if closing(src_img, src_lm, was, gap):
+    if closing(src_img, src_lm, was, gap, teeth):
         return _close_lips(warped, dst_lm, region, src_img, src_lm, iod_px)
     poly = dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
     wide = upper_teeth < 1  # a dropped or stretched mouth, not a smile
@@ -184,14 +190,13 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), (0, 0), max(0.7, g / 2)))
     if alpha.max() <= 0:
         return None
-    ys, xs = np.nonzero(alpha)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = nonzero_box(alpha)
     gx, gy = np.meshgrid(np.arange(x0, x1) + region.x0, np.arange(y0, y1) + region.y0)
     st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
     s, t = st[..., 0], st[..., 1]
     depth = t - f.t_up(s)  # pixels below the upper inner lip
     lips = _lip_colour(src_img, src_lm)
-    inner, valid, ex_grain, aspect_ex = _interior(src_img, src_lm, f.aspect())
+    inner, valid, ex_grain, aspect_ex = _interior(src_img, src_lm, f.aspect(), teeth)
     k = f.width / mouthbank.W  # target pixels per exemplar pixel: one scale for both axes
     size = (max(1, round(mouthbank.W * k)), max(1, round(mouthbank.H * k)))
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
@@ -265,10 +270,10 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     off = [region.x0, region.y0]
     outer = np.zeros(shape, np.uint8)
     cv2.fillPoly(outer, [np.round(dst_lm[LIPS_OUTER, :2] - off).astype(np.int32)], 1)
-    ys, xs = np.nonzero(outer)
-    if not len(ys):
+    box = nonzero_box(outer)
+    if box is None:
         return None
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = box
     crop = warped[y0:y1, x0:x1]
     # Left-over teeth, and the dark gaps beside and between them (the smile's corners): both would
     # stay as blobs and a ragged line where the lips now meet.
@@ -353,10 +358,17 @@ def teeth_showing(img: np.ndarray, lm: np.ndarray) -> bool:
     return float(tooth.mean()) > TEETH_SHOWING or tooth.sum() / max(iod, 1.0) ** 2 > TEETH_AREA
 
 
-def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
+def shows_teeth(img: np.ndarray, lm: np.ndarray) -> Callable[[], bool]:
+    """`teeth_showing(img, lm)`, measured on first call and then remembered: one render asks up
+    to three times (needs_interior, then render_interior's `closing` and its choice of interior)."""
+    return cache(lambda: teeth_showing(img, lm))
+
+
+def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
+                   teeth: Callable[[], bool] | None = None) -> bool:
     """Paint the opening when the lips open further than they were (stretching what was between
     them would stretch the teeth), or close from a smile that shows teeth (so none are left)."""
-    return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap)
+    return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap, teeth)
 
 
 # Inner-lip points of each lip matched across the mouth (corners 78/308 excluded): upper 191 faces
@@ -387,12 +399,13 @@ def meet_closed_lips(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return out
 
 
-def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float) -> bool:
+def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
+            teeth: Callable[[], bool] | None = None) -> bool:
     """Whether the target closes the mouth over what was between the lips: parted lips (or
     teeth) that end up (nearly) together."""
     if dst_gap >= CLOSED_GAP:
         return False
-    return teeth_showing(img, src_lm) or (src_gap > max(dst_gap, 0.0) + 0.03 and _dark_opening(img, src_lm))
+    return (teeth or shows_teeth(img, src_lm))() or (src_gap > max(dst_gap, 0.0) + 0.03 and _dark_opening(img, src_lm))
 
 
 def _dark_opening(img: np.ndarray, lm: np.ndarray) -> bool:

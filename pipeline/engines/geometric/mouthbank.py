@@ -124,7 +124,7 @@ def skin_colour(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     r = max(1, int(0.02 * np.hypot(*(lm[263, :2] - lm[33, :2]))))
     px = []
     for x, y in np.round(lm[SKIN_POINTS, :2]).astype(int):
-        x, y = int(np.clip(x, r, w - r - 1)), int(np.clip(y, r, h - r - 1))
+        x, y = int(min(max(x, r), w - r - 1)), int(min(max(y, r), h - r - 1))  # not np.clip: ~6 us a scalar
         px.append(img[y - r:y + r + 1, x - r:x + r + 1].reshape(-1, 3))
     return np.median(np.concatenate(px).astype(np.float64), 0)
 

@@ -19,7 +19,7 @@ import numpy as np
 from ...mesh import LIPS_OUTER
 from . import foldmap
 from .expression import SMILE_GAIN
-from .warp import Region
+from .warp import Region, nonzero_box
 
 
 def _bezier(p0, p1, p2, n=24):
@@ -89,14 +89,14 @@ class _Canvas:
     def apply(self, rgb: np.ndarray, gain_k: float = 1.0) -> np.ndarray | None:
         """Multiply the lines' shading into `rgb` (uint8, full resolution, in place), blurring only
         the area the lines cover (plus 3 sigma). Returns the touched-pixel mask (bool, region-sized)."""
-        ys, xs = np.nonzero(self.dark + self.light)
-        if not len(ys):
+        box = nonzero_box(self.dark + self.light)
+        if box is None:
             return None
         k = FOLD_BLUR * self.iod
         pad = int(3 * k * 1.3) + 2
         h, w = self.dark.shape
-        y0, y1 = max(ys.min() - pad, 0), min(ys.max() + pad + 1, h)
-        x0, x1 = max(xs.min() - pad, 0), min(xs.max() + pad + 1, w)
+        y0, y1 = max(box[0] - pad, 0), min(box[1] + pad, h)
+        x0, x1 = max(box[2] - pad, 0), min(box[3] + pad, w)
         dark = cv2.GaussianBlur(self.dark[y0:y1, x0:x1], (0, 0), k)
         light = cv2.GaussianBlur(self.light[y0:y1, x0:x1], (0, 0), k * 1.3)
         gain = (1 - np.minimum(gain_k ** SHADOW_EXP * dark, 0.9)) * (1 + 0.5 * gain_k ** SHEEN_EXP * light)
