@@ -244,6 +244,18 @@ def test_a_closed_smile_keeps_no_dark_gap_on_the_lips(face_id):
     assert dark.sum() / iod ** 2 < 0.001, int(dark.sum())
 
 
+@pytest.mark.parametrize("face_id", ["001", "021", "025", "064"])
+def test_a_dropped_jaw_opens_onto_a_lit_cavity_not_a_hole(face_id):
+    """Surprise's open mouth was filled near-black (the cavity's middle at 0.13-0.16 of the lips'
+    brightness): a hole cut in the photo. Its walls now catch light and the throat stays darker
+    (0.24-0.29 of the lips), still far darker than any lip."""
+    rgb, src, dst, out = _edit(face_id, "neutral", "surprised")
+    inner = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    core = cv2.erode(inner.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    cavity = np.median(out.astype(np.float32).mean(-1)[core]) / mouth._lip_colour(rgb, src).mean()
+    assert 0.2 < cavity < 0.45, cavity
+
+
 def test_teeth_are_seen_where_the_inner_lips_take_in_much_of_the_lips():
     """105's smile shows teeth, but the landmarker's inner lips take in much of the lips, so only 20%
     of the opening is enamel (the share rule needs 20%+); its enamel area (0.0086 IOD^2) is more
