@@ -184,7 +184,15 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
     sub = 4
     inside = np.zeros(((ny - 1) * sub + 1, (nx - 1) * sub + 1), np.uint8)
     cv2.fillConvexPoly(inside, np.round((hull - origin) / step * sub * 16).astype(np.int32), 1, cv2.LINE_8, 4)
-    dist = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[::sub, ::sub] * (step / sub)
+    # Only nodes nearer than `band` fade: the transform runs on the hull's box plus that margin (on
+    # node-aligned bounds, so the same nodes are sampled); every node beyond it has fade 0, as before.
+    y0, y1, x0, x1 = nonzero_box(inside)
+    pad = int(np.ceil(band / step * sub)) + sub
+    y0, x0 = max(y0 - pad, 0) // sub * sub, max(x0 - pad, 0) // sub * sub
+    y1, x1 = min(y1 + pad, inside.shape[0]), min(x1 + pad, inside.shape[1])
+    dist = np.full((ny, nx), np.inf, np.float32)
+    dist[y0 // sub:(y1 - 1) // sub + 1, x0 // sub:(x1 - 1) // sub + 1] = cv2.distanceTransform(
+        1 - inside[y0:y1, x0:x1], cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[::sub, ::sub] * (step / sub)
     fade = np.clip(1 - dist / band, 0, 1)
     fade = (fade * fade * (3 - 2 * fade)).astype(np.float32)
     nodes = (ident + (nodes - ident) * fade[..., None]).astype(np.float32)
