@@ -222,11 +222,38 @@ def detect_faces(rgb: np.ndarray, detector: Detector | None = None,
     predictable in group photos. Faces whose mesh fails are dropped."""
     detector = detector or default_detector()
     landmarker = landmarker or default_landmarker()
+    faces = _with_landmarks(rgb, detector, landmarker)
+    if not faces:
+        faces = _in_tight_crop(rgb, detector, landmarker)
+    faces.sort(key=lambda f: (f.box[0] + f.box[2]) / 2)
+    return faces
+
+
+def _with_landmarks(rgb: np.ndarray, detector: Detector, landmarker: Landmarker) -> list[Face]:
     faces = []
     for face in detector.detect(rgb):
         lm = landmarker.landmarks(rgb, face)
         if lm is not None:
             face.landmarks = lm
             faces.append(face)
-    faces.sort(key=lambda f: (f.box[0] + f.box[2]) / 2)
+    return faces
+
+
+CROP_PAD = 0.25  # of the longer side, added on every side of a photo where no face was found
+
+
+def _in_tight_crop(rgb: np.ndarray, detector: Detector, landmarker: Landmarker) -> list[Face]:
+    """Faces of a photo cropped tight round the face (an avatar, insightface's 112 px aligned
+    Tom_Hanks_54745.png): the detector needs some surroundings to find a face that fills the frame.
+    Searched again with the edges repeated round it; positions are given in the photo's own pixels
+    (the chin or brow may lie a little outside it)."""
+    pad = max(1, round(CROP_PAD * max(rgb.shape[:2])))
+    faces = _with_landmarks(cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REPLICATE), detector, landmarker)
+    for f in faces:
+        f.box = tuple(float(v) - pad for v in f.box)
+        f.keypoints = f.keypoints - pad
+        f.landmarks = f.landmarks.copy()
+        f.landmarks[:, :2] -= pad
+        if f.keypoints5 is not None:
+            f.keypoints5 = f.keypoints5 - pad
     return faces
