@@ -256,6 +256,15 @@ def test_a_dropped_jaw_opens_onto_a_lit_cavity_not_a_hole(face_id):
     assert 0.2 < cavity < 0.45, cavity
 
 
+@pytest.mark.parametrize("emotion", ["happy", "surprised", "fearful"])
+def test_a_black_and_white_photo_gets_a_grey_mouth(emotion):
+    """The bank's teeth and the painted cavity carry London's colour: a black-and-white photo's new
+    mouth came out brown and pink (up to 28 grey levels between channels). It now stays grey."""
+    rgb = cv2.cvtColor(_photo("021", "neutral")[0], cv2.COLOR_RGB2GRAY)
+    out = edit(np.repeat(rgb[..., None], 3, -1), emotion, 1.0, gate=False).image.astype(int)
+    assert (out.max(-1) - out.min(-1)).max() <= 1
+
+
 def test_teeth_are_seen_where_the_inner_lips_take_in_much_of_the_lips():
     """105's smile shows teeth, but the landmarker's inner lips take in much of the lips, so only 20%
     of the opening is enamel (the share rule needs 20%+); its enamel area (0.0086 IOD^2) is more

@@ -131,6 +131,9 @@ CAVITY = 0.28  # the cavity's colour: the lips' colour times this (and the exemp
 # The tongue: the lips' colour, redder (sampled on the lip line, the lips' colour is half skin:
 # a tongue of it looked grey).
 TONGUE_TINT = np.array([1.1, 0.75, 0.8])
+# Skin this colourful ((max - min) / mean of its RGB) keeps the interior's colour; greyer photos get
+# it that much greyer (every London face: 0.16-0.58; a black-and-white photo: 0).
+SKIN_CHROMA = 0.15
 DROPPED_TEETH = 0.8  # brightness of the upper teeth of a dropped jaw's opening, against a smile's
 # A tall opening's cavity: TALL_LIT times as bright, times RIM at its edge and DEEP from DEPTH_AT of
 # the mouth's width in (tune half, surprise: ensemble 100%, PyEmotion 94%, before and after;
@@ -262,6 +265,12 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     if wide:  # a dropped jaw's upper teeth lie in the upper lip's shadow (disgust bares them to the light)
         ex_rgb = ex_rgb * (1 - (1 - DROPPED_TEETH) * tall)[..., None]
     fill = ex_rgb * ex_a[..., None] + cav * (1 - ex_a[..., None])
+    # The bank's teeth and the cavity carry London's colour: a black-and-white photo's mouth came
+    # out brown and pink (up to 28 levels between channels). It takes the photo's colourfulness.
+    skin = mouthbank.skin_colour(src_img, src_lm)
+    grey = 1.0 - min(1.0, float(skin.max() - skin.min()) / max(float(skin.mean()), 1.0) / SKIN_CHROMA)
+    if grey > 0:
+        fill = fill + grey * (fill.mean(-1, keepdims=True) - fill)
     # Grain: a bank exemplar is cleaner than a grainy photo (and smoother once enlarged).
     if ex_grain >= 0:
         g_photo = mouthbank.grain(_patch(src_img, src_lm[205, :2], 0.15 * iod_px))
