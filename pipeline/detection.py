@@ -219,33 +219,83 @@ def default_landmarker() -> Landmarker:
 def detect_faces(rgb: np.ndarray, detector: Detector | None = None,
                  landmarker: Landmarker | None = None) -> list[Face]:
     """All faces in the image with landmarks, in reading order (left to right), so face numbers are
-    predictable in group photos. Faces whose mesh fails are dropped."""
+    predictable in group photos. Faces whose mesh fails are dropped. A photo where none is found
+    is searched again as a tight crop, then turned a quarter each way."""
     detector = detector or default_detector()
     landmarker = landmarker or default_landmarker()
     faces = _with_landmarks(rgb, detector, landmarker)
     if not faces:
         faces = _in_tight_crop(rgb, detector, landmarker)
+    if not faces:
+        faces = _turned_a_quarter(rgb, detector, landmarker)
     faces.sort(key=lambda f: (f.box[0] + f.box[2]) / 2)
     return faces
+
+
+# A face the detector sees rolled more than REFIT_ROLL degrees gets its mesh fitted again, from the
+# mesh's own box and eyes, and is dropped when the two meshes differ by more than REFIT_AGREE eye
+# distances (median point). The detector also fires on faces lying on their side (a photo turned a
+# quarter), at 35-50 degrees, and the mesh it leads to is wrong: a smile was painted on the cheek.
+# Such meshes moved 0.10-1.1 on the refit (7 London people, turned each way); right ones, upright
+# or tilted 45-50 degrees, moved 0.03 at most.
+REFIT_ROLL, REFIT_AGREE = 30.0, 0.04
 
 
 def _with_landmarks(rgb: np.ndarray, detector: Detector, landmarker: Landmarker) -> list[Face]:
     faces = []
     for face in detector.detect(rgb):
         lm = landmarker.landmarks(rgb, face)
-        if lm is not None:
+        if lm is not None and (_roll(face.keypoints) <= REFIT_ROLL or _refits(rgb, face, lm, landmarker)):
             face.landmarks = lm
             faces.append(face)
     return faces
 
 
+def _roll(keypoints: np.ndarray) -> float:
+    """|degrees| of the detector's eye line against the horizontal."""
+    d = np.asarray(keypoints[1], np.float64) - np.asarray(keypoints[0], np.float64)
+    return abs(float(np.degrees(np.arctan2(d[1], d[0]))))
+
+
+def _refits(rgb: np.ndarray, face: Face, lm: np.ndarray, landmarker: Landmarker) -> bool:
+    from .mesh import EYE_L, EYE_R
+
+    p = lm[:, :2].astype(np.float64)
+    eyes = np.array([p[EYE_L].mean(0), p[EYE_R].mean(0)])
+    if np.linalg.norm(eyes[0] - face.keypoints[0]) > np.linalg.norm(eyes[1] - face.keypoints[0]):
+        eyes = eyes[::-1]  # in the detector's order
+    (x0, y0), (x1, y1) = p.min(0), p.max(0)
+    c, r = np.array([x0 + x1, y0 + y1]) / 2, max(x1 - x0, y1 - y0) / 2
+    again = landmarker.landmarks(rgb, Face((c[0] - r, c[1] - r, c[0] + r, c[1] + r), face.score,
+                                           np.vstack([eyes, face.keypoints[2:]])))
+    iod = max(float(np.linalg.norm(p[263] - p[33])), 1e-6)
+    return again is not None and float(np.median(np.linalg.norm(again[:, :2] - p, axis=1))) <= REFIT_AGREE * iod
+
+
 CROP_PAD = 0.25  # of the longer side, added on every side of a photo where no face was found
-CROP_SIDE = 1024  # the search is made at most this large: a face that fills the frame needs no more
-# Faces the padded search finds more rolled than this are dropped: it also finds faces of a photo
-# lying on its side (their eye points at 48-68 degrees), with a mesh 0.4 eye distances off, and
-# "no face" is the better answer than a smile painted on a cheek. Tight crops of the London people
-# roll 0-6 degrees.
-CROP_ROLL_MAX = 40.0
+CROP_SIDE = 1024  # these searches are made at most this large: the mesh reads a 192 px face crop
+CROP_ROLL_MAX = 40.0  # degrees: tight crops of the London people roll 0-6
+
+
+def _scaled(rgb: np.ndarray) -> tuple[np.ndarray, float]:
+    k = min(1.0, CROP_SIDE / max(rgb.shape[:2]))
+    return (rgb if k == 1 else cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)), k
+
+
+def _moved(faces: list[Face], to_photo) -> list[Face]:
+    """`faces` found in a padded, scaled or turned copy, every position mapped back to the photo
+    by `to_photo` ((n, 2) -> (n, 2)), the mesh's depth by the same scale."""
+    scale = float(np.linalg.norm(to_photo(np.array([[1.0, 0.0]])) - to_photo(np.array([[0.0, 0.0]]))))
+    for f in faces:
+        x0, y0, x1, y1 = f.box
+        corners = to_photo(np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]], np.float64))
+        f.box = (*map(float, corners.min(0)), *map(float, corners.max(0)))
+        f.keypoints = to_photo(f.keypoints.astype(np.float64))
+        lm = f.landmarks.astype(np.float64)
+        f.landmarks = np.column_stack([to_photo(lm[:, :2]), lm[:, 2] * scale]).astype(f.landmarks.dtype)
+        if f.keypoints5 is not None:
+            f.keypoints5 = to_photo(f.keypoints5.astype(np.float64))
+    return faces
 
 
 def _in_tight_crop(rgb: np.ndarray, detector: Detector, landmarker: Landmarker) -> list[Face]:
@@ -254,17 +304,23 @@ def _in_tight_crop(rgb: np.ndarray, detector: Detector, landmarker: Landmarker) 
     Searched again with the edges repeated round it; positions are given in the photo's own pixels
     (the chin or brow may lie a little outside it). A big photo is searched scaled down, so a photo
     without a face never costs more than a 1.5 x CROP_SIDE search."""
-    k = min(1.0, CROP_SIDE / max(rgb.shape[:2]))
-    small = rgb if k == 1 else cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    small, k = _scaled(rgb)
     pad = max(1, round(CROP_PAD * max(small.shape[:2])))
     faces = _with_landmarks(cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE), detector, landmarker)
-    faces = [f for f in faces if abs(np.degrees(np.arctan2(*(f.keypoints[1] - f.keypoints[0])[::-1]))) <= CROP_ROLL_MAX]
-    for f in faces:
-        f.box = tuple((float(v) - pad) / k for v in f.box)
-        f.keypoints = (f.keypoints - pad) / k
-        f.landmarks = f.landmarks.copy()
-        f.landmarks[:, :2] -= pad
-        f.landmarks /= k  # z is in the same pixel scale
-        if f.keypoints5 is not None:
-            f.keypoints5 = (f.keypoints5 - pad) / k
-    return faces
+    # A photo lying on its side is left to `_turned_a_quarter`: found here, its faces' eye points lie
+    # at 48-68 degrees and their meshes up to 0.06 eye distances off even when they refit.
+    return _moved([f for f in faces if _roll(f.keypoints) <= CROP_ROLL_MAX], lambda q: (q - pad) / k)
+
+
+def _turned_a_quarter(rgb: np.ndarray, detector: Detector, landmarker: Landmarker) -> list[Face]:
+    """Faces of a photo lying on its side (a phone photo whose EXIF orientation was lost; the
+    detector finds faces within about 50 degrees of upright): searched turned a quarter each way.
+    The faces keep their roll in the photo, which the engine and the gate handle."""
+    small, k = _scaled(rgb)
+    h, w = small.shape[:2]
+    for quarter, to_photo in ((1, lambda q: np.column_stack([w - 1 - q[:, 1], q[:, 0]]) / k),  # turned left
+                              (3, lambda q: np.column_stack([q[:, 1], h - 1 - q[:, 0]]) / k)):  # turned right
+        faces = _with_landmarks(np.ascontiguousarray(np.rot90(small, quarter)), detector, landmarker)
+        if faces:
+            return _moved(faces, to_photo)
+    return []
