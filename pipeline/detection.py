@@ -220,14 +220,14 @@ def detect_faces(rgb: np.ndarray, detector: Detector | None = None,
                  landmarker: Landmarker | None = None) -> list[Face]:
     """All faces in the image with landmarks, in reading order (left to right), so face numbers are
     predictable in group photos. Faces whose mesh fails are dropped. A photo where none is found
-    is searched again as a tight crop, then turned a quarter each way."""
+    is searched again as a tight crop, then turned a quarter each way and a half."""
     detector = detector or default_detector()
     landmarker = landmarker or default_landmarker()
     faces = _with_landmarks(rgb, detector, landmarker)
     if not faces:
         faces = _in_tight_crop(rgb, detector, landmarker)
     if not faces:
-        faces = _turned_a_quarter(rgb, detector, landmarker)
+        faces = _turned(rgb, detector, landmarker)
     faces.sort(key=lambda f: (f.box[0] + f.box[2]) / 2)
     return faces
 
@@ -307,19 +307,21 @@ def _in_tight_crop(rgb: np.ndarray, detector: Detector, landmarker: Landmarker) 
     small, k = _scaled(rgb)
     pad = max(1, round(CROP_PAD * max(small.shape[:2])))
     faces = _with_landmarks(cv2.copyMakeBorder(small, pad, pad, pad, pad, cv2.BORDER_REPLICATE), detector, landmarker)
-    # A photo lying on its side is left to `_turned_a_quarter`: found here, its faces' eye points lie
+    # A photo lying on its side is left to `_turned`: found here, its faces' eye points lie
     # at 48-68 degrees and their meshes up to 0.06 eye distances off even when they refit.
     return _moved([f for f in faces if _roll(f.keypoints) <= CROP_ROLL_MAX], lambda q: (q - pad) / k)
 
 
-def _turned_a_quarter(rgb: np.ndarray, detector: Detector, landmarker: Landmarker) -> list[Face]:
-    """Faces of a photo lying on its side (a phone photo whose EXIF orientation was lost; the
-    detector finds faces within about 50 degrees of upright): searched turned a quarter each way.
-    The faces keep their roll in the photo, which the engine and the gate handle."""
+def _turned(rgb: np.ndarray, detector: Detector, landmarker: Landmarker) -> list[Face]:
+    """Faces of a photo lying on its side or upside down (a phone photo whose EXIF orientation was
+    lost; the detector finds faces within about 50 degrees of upright): searched turned a quarter
+    each way, then a half. The faces keep their roll in the photo, which the engine and the gate
+    handle."""
     small, k = _scaled(rgb)
     h, w = small.shape[:2]
     for quarter, to_photo in ((1, lambda q: np.column_stack([w - 1 - q[:, 1], q[:, 0]]) / k),  # turned left
-                              (3, lambda q: np.column_stack([q[:, 1], h - 1 - q[:, 0]]) / k)):  # turned right
+                              (3, lambda q: np.column_stack([q[:, 1], h - 1 - q[:, 0]]) / k),  # turned right
+                              (2, lambda q: np.column_stack([w - 1 - q[:, 0], h - 1 - q[:, 1]]) / k)):
         faces = _with_landmarks(np.ascontiguousarray(np.rot90(small, quarter)), detector, landmarker)
         if faces:
             return _moved(faces, to_photo)

@@ -58,17 +58,18 @@ def test_a_photo_cropped_tight_round_the_face_is_found(face_id):
 
 
 @pytest.mark.parametrize("face_id", ["001", "013", "025", "117"])
-@pytest.mark.parametrize("quarter", [1, 3])
+@pytest.mark.parametrize("quarter", [1, 2, 3])
 def test_a_photo_lying_on_its_side_is_found_with_the_right_mesh(face_id, quarter):
-    """A photo turned a quarter (a phone photo whose EXIF orientation was lost): turned one way the
-    detector found nothing; turned the other it found the face with a mesh 0.1-0.2 eye distances
-    off, and a smile was painted on the cheek. Such meshes are now dropped (`REFIT_AGREE`) and the
+    """A photo turned a quarter or upside down (a phone photo whose EXIF orientation was lost):
+    turned left or upside down the detector found nothing; turned right it found the face with a
+    mesh 0.1-0.2 eye distances off, and a smile was painted on the cheek. Such meshes are now dropped (`REFIT_AGREE`) and the
     photo is searched turned back: the mesh lands where the upright photo's does, turned."""
     rgb = _london_any(face_id)
     h, w = rgb.shape[:2]
     up = detect_faces(rgb)[0].landmarks[:, :2]
     turned = np.ascontiguousarray(np.rot90(rgb, quarter))
-    want = np.column_stack([up[:, 1], w - 1 - up[:, 0]] if quarter == 1 else [h - 1 - up[:, 1], up[:, 0]])
+    want = np.column_stack({1: [up[:, 1], w - 1 - up[:, 0]], 2: [w - 1 - up[:, 0], h - 1 - up[:, 1]],
+                            3: [h - 1 - up[:, 1], up[:, 0]]}[quarter])
     found = detect_faces(turned)
     assert len(found) == 1
     iod = np.linalg.norm(up[33] - up[263])
