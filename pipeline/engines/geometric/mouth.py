@@ -98,24 +98,22 @@ def _relit(b: mouthbank.Bank, i: int, skin: np.ndarray, sclera: float = 0.0) -> 
     return inner * np.clip(gain, 0.3, 1.1).astype(np.float32)
 
 
-def _interior(src_img, src_lm, aspect: float, teeth: Callable[[], bool]) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _interior(src_img, src_lm, aspect: float, teeth: Callable[[], bool],
+              skin: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
     """(rectified interior float RGB, validity, its grain at exemplar scale (-1: the photo's
     own), its opening's aspect): the person's own when
-    their mouth shows teeth (rescaled, never stretched), else the best-fitting bank exemplar."""
+    their mouth shows teeth (rescaled, never stretched), else the best-fitting bank exemplar
+    (`skin`: the photo's `mouthbank.skin_colour`)."""
     if teeth():
         inner, valid = mouthbank.rectify(src_img, src_lm)
         return inner.astype(np.float32), valid, -1.0, mouthbank.frame(src_lm).aspect()
     b = mouthbank.bank()
     if b is None:
         raise FileNotFoundError(f"{mouthbank.BANK_PATH} is missing: run scripts/build_mouth_bank.py")
-    skin = mouthbank.skin_colour(src_img, src_lm)
     i = mouthbank.pick(b, aspect, skin)
     return _relit(b, i, skin, _sclera(src_img, src_lm)), b.valid[i].astype(np.float32) / 255, float(b.noise[i]), float(b.aspect[i])
 
 
-def _teeth_rows(inner: np.ndarray, valid: np.ndarray, src_img: np.ndarray, src_lm: np.ndarray) -> float:
-    """Height of the interior's upper-teeth band in exemplar pixels."""
-    return mouthbank.teeth_height(inner, valid, mouthbank.skin_colour(src_img, src_lm)) * mouthbank.W
 
 
 # A dropped or stretched mouth's opening (fear, surprise): the inner lips' polygon, its facets
@@ -208,7 +206,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     s, t = st[..., 0], st[..., 1]
     depth = t - f.t_up(s)  # pixels below the upper inner lip
     lips = _lip_colour(src_img, src_lm)
-    inner, valid, ex_grain, aspect_ex = _interior(src_img, src_lm, f.aspect(), teeth)
+    skin = mouthbank.skin_colour(src_img, src_lm)  # for the exemplar, the teeth band and the grey rule below
+    inner, valid, ex_grain, aspect_ex = _interior(src_img, src_lm, f.aspect(), teeth, skin)
     k = f.width / mouthbank.W  # target pixels per exemplar pixel: one scale for both axes
     size = (max(1, round(mouthbank.W * k)), max(1, round(mouthbank.H * k)))
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
@@ -221,7 +220,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         valid = valid * np.clip((0.8 * rows - np.arange(mouthbank.H)[:, None]) / (0.25 * rows + 1), 0, 1)
     big = cv2.resize(np.dstack([inner, valid]), size, interpolation=interp)
     # Teeth hidden under the upper lip: the interior slides up by that part of its teeth band.
-    band = _teeth_rows(inner, valid, src_img, src_lm) * k  # upper-teeth band, target pixels
+    band = mouthbank.teeth_height(inner, valid, skin) * mouthbank.W * k  # upper-teeth band, target pixels
     hide = (1.0 - float(np.clip(upper_teeth, 0, 1))) * band
     mx, my = (s * size[0] / f.width - 0.5).astype(np.float32), (depth - 0.5 + hide).astype(np.float32)
     ex = cv2.remap(big, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -267,7 +266,6 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     fill = ex_rgb * ex_a[..., None] + cav * (1 - ex_a[..., None])
     # The bank's teeth and the cavity carry London's colour: a black-and-white photo's mouth came
     # out brown and pink (up to 28 levels between channels). It takes the photo's colourfulness.
-    skin = mouthbank.skin_colour(src_img, src_lm)
     grey = 1.0 - min(1.0, float(skin.max() - skin.min()) / max(float(skin.mean()), 1.0) / SKIN_CHROMA)
     if grey > 0:
         fill = fill + grey * (fill.mean(-1, keepdims=True) - fill)
