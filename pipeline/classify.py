@@ -91,13 +91,13 @@ ROLL_MAX = 10.0
 
 
 def roll_degrees(face: Face) -> float:
-    """The face's in-plane rotation: its eye line against the image's horizontal."""
+    """The face's in-plane rotation: its eye line (the mesh's eye corners, else BlazeFace's eyes)
+    against the image's horizontal."""
+    from .detection import eye_line_degrees
+
     if face.landmarks is not None:
-        a, b = face.landmarks[33, :2], face.landmarks[263, :2]
-    else:  # BlazeFace's eyes (the subject's right, then left)
-        a, b = face.keypoints[0], face.keypoints[1]
-    d = np.asarray(b, np.float64) - np.asarray(a, np.float64)
-    return float(np.degrees(np.arctan2(d[1], d[0])))
+        return eye_line_degrees(face.landmarks[33, :2], face.landmarks[263, :2])
+    return eye_line_degrees(face.keypoints[0], face.keypoints[1])
 
 
 BOX_PER_IOD = 1.735  # BlazeFace's box side on upright faces, in eye-corner distances (London: sd 0.07)
@@ -134,14 +134,13 @@ class _OnnxClassifier(OnnxNet):
     def predict(self, rgb: np.ndarray, faces: list[Face]) -> list[dict[str, float]]:
         if not faces:
             return []
-        level = [i for i, f in enumerate(faces) if abs(roll_degrees(f)) <= ROLL_MAX]
-        p = np.empty((len(faces), len(self.labels)))
-        if level:  # one batch, as before
-            p[level] = self.probabilities(rgb, [faces[i] for i in level])
-        for i in sorted(set(range(len(faces))) - set(level)):
+        rolled = np.array([abs(roll_degrees(f)) > ROLL_MAX for f in faces])
+        p = np.empty((len(faces), len(self.labels)))  # float64
+        if not rolled.all():  # the level faces in one batch, as before
+            p[~rolled] = self.probabilities(rgb, [f for f, r in zip(faces, rolled) if not r])
+        for i in np.flatnonzero(rolled):
             patch, face = upright(rgb, faces[i])
             p[i] = self.probabilities(patch, [face])[0]
-        p = p.astype(np.float64)
         p /= p.sum(axis=1, keepdims=True)  # float32 softmax: make the sum exactly ~1
         return [dict(zip(self.labels, map(float, r))) for r in p]
 

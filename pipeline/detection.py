@@ -251,10 +251,16 @@ def _with_landmarks(rgb: np.ndarray, detector: Detector, landmarker: Landmarker)
     return faces
 
 
+def eye_line_degrees(a, b) -> float:
+    """Degrees of the line from eye point `a` to eye point `b` against the image's horizontal
+    (the face's roll in the photo's plane)."""
+    d = np.asarray(b, np.float64) - np.asarray(a, np.float64)
+    return float(np.degrees(np.arctan2(d[1], d[0])))
+
+
 def _roll(keypoints: np.ndarray) -> float:
     """|degrees| of the detector's eye line against the horizontal."""
-    d = np.asarray(keypoints[1], np.float64) - np.asarray(keypoints[0], np.float64)
-    return abs(float(np.degrees(np.arctan2(d[1], d[0]))))
+    return abs(eye_line_degrees(keypoints[0], keypoints[1]))
 
 
 def _refits(rgb: np.ndarray, face: Face, lm: np.ndarray, landmarker: Landmarker) -> bool:
