@@ -34,7 +34,6 @@ from .types import Face
 CALIBRATION = WEIGHTS / "gate_calibration.json"
 MIN_PROB = 0.25  # floor on any emotion threshold
 MARGIN = 0.05  # above the real-neutral 99th percentile
-RIVAL = 0.5  # the target may trail the top class, but not by more than half
 CONTEMPT_MIN = 0.05  # one corner rises this much more than the other (IOD), seen by optical flow
 MAX_ATTEMPTS = 3
 
@@ -124,8 +123,11 @@ def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identi
         need = thresholds()[target]
         score = probs[target]
         seen = max(probs, key=probs.get)
-        # Enough of the target, and no other emotion more than 1/RIVAL times as likely.
-        ok_emotion = score >= need and score >= RIVAL * probs[seen]
+        # Enough of the target, and the target is what the classifier reads most (ties allowed).
+        # Accepting a target that trailed the top class by up to half let 6% of disgust edits on
+        # the tune half through while reading angry, sad or neutral (lisa4's sadness: fearful 0.49,
+        # sad 0.30): "accepted" now means "reads as the target".
+        ok_emotion = score >= need and score >= probs[seen]
         left = lingering(probs) if target == "neutral" else None
         if score < need:
             why = f"classifier saw '{seen}' {probs[seen]:.2f}; '{target}' {score:.2f} < {need:.2f} needed"
@@ -133,7 +135,7 @@ def check(before: np.ndarray, after: np.ndarray, face: Face, target: str, identi
             ok_emotion = False
             why = f"classifier still saw '{left}' {probs[left]:.2f} >= {thresholds()[left]:.2f} (more than real neutral faces show)"
         else:
-            why = f"classifier saw '{seen}' {probs[seen]:.2f}, far above '{target}' {score:.2f}"
+            why = f"classifier saw '{seen}' {probs[seen]:.2f}, above '{target}' {score:.2f}"
     c = Check(ok_emotion, "accepted" if ok_emotion else why, probs, float(score), None, True,
               emotion_ok=ok_emotion, contempt_score=float(score) if target == "contempt" else None)
     if identity:

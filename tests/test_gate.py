@@ -193,3 +193,30 @@ def test_neutral_is_judged_by_what_lingers_not_by_a_very_high_p_neutral(face001)
     for person in ("001", "021", "025", "064"):
         im, f = detect(london(person, "happy"))
         assert not gate.check(im, im, f[0], "neutral", identity=False).accepted, person
+
+
+class _Reads:
+    """A classifier stand-in that reads every face as the given probabilities (the real ones are
+    tested elsewhere; this pins the gate's rule, not a network's opinion)."""
+
+    def __init__(self, probs):
+        self.probs = probs
+
+    def predict(self, rgb, faces):
+        return [dict(self.probs) for _ in faces]
+
+
+def test_an_edit_that_reads_as_another_emotion_is_rejected(face001):
+    """'Accepted' means the gate's classifier reads the target most: sadness well over its
+    threshold but trailing fear (lisa4: fearful 0.49, sad 0.30) was accepted before, as were 2 of
+    34 tune-half disgust edits read angry. A tie, or the target on top, passes."""
+    rgb, faces = face001
+    need = gate.thresholds()["sad"]
+    base = {e: 0.0 for e in gate.thresholds()}
+    trailing = dict(base, sad=max(need, 0.3), fearful=max(need, 0.3) + 0.19)
+    c = gate.check(rgb, rgb, faces[0], "sad", identity=False, classifier=_Reads(trailing))
+    assert not c.accepted and "'fearful'" in c.reason
+    reason, _ = gate.explain(c, "sad", 1.0)
+    assert reason == "At 100% the face reads more as fear than sadness."
+    for top in (dict(base, sad=0.5, fearful=0.5), dict(base, sad=0.6, fearful=0.4)):
+        assert gate.check(rgb, rgb, faces[0], "sad", identity=False, classifier=_Reads(top)).emotion_ok
