@@ -164,6 +164,7 @@ def run(images: Path, out: Path, targets=None, groups_csv: Path | None = None, g
     from .classify import classify_faces
     from .datasets import london_split
     from .editor import detect, edit
+    from .engines.geometric import mouthbank
 
     jd = held_out_judges() if judges else {}
     members = _gate_members()
@@ -196,7 +197,9 @@ def run(images: Path, out: Path, targets=None, groups_csv: Path | None = None, g
             continue
         emb0 = jd["identity"].embed(rgb, faces) if jd else [None] * len(faces)
         for target in targets:
-            res = edit(rgb, target, intensity, detections=faces, gate=gate)
+            # Leave-one-person-out: a London person's own teeth (in the mouth bank) never fill their edit.
+            with mouthbank.leaving_out(path.stem.split("_")[0]):
+                res = edit(rgb, target, intensity, detections=faces, gate=gate)
             boxes = [f.box for f in faces]
             bg = psnr_outside(rgb, res.image, boxes)
             for fe in res.faces:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pipeline.editor import detect, edit
-from pipeline.engines.geometric import mouth, mouthbank, warp
+from pipeline.engines.geometric import lipbank, mouth, mouthbank, warp
 from pipeline.engines.geometric.expression import measures, plan
 from pipeline.mesh import (
     EYE_L,
@@ -124,6 +124,21 @@ def test_a_new_opening_shows_a_real_mouth():
     assert r > 0.8, f"opening vs exemplar {b.ids[i]}: correlation {r:.2f}"
 
 
+def test_leaving_out_a_person_never_picks_their_teeth():
+    """The evaluation's leave-one-person-out: inside `leaving_out(id)` no exemplar of that London
+    person is picked, for every opening from closed to the tallest, and outside it the pick is back."""
+    b = mouthbank.bank()
+    skin = np.array([150.0, 110.0, 95.0])
+    for aspect in np.linspace(0.0, float(b.aspect.max()) + 0.05, 12):
+        i = mouthbank.pick(b, aspect, skin)
+        with mouthbank.leaving_out(str(b.ids[i])):
+            j = mouthbank.pick(b, aspect, skin)
+            with mouthbank.leaving_out(str(b.ids[j])):
+                k = mouthbank.pick(b, aspect, skin)
+        assert b.ids[j] != b.ids[i] and b.ids[k] not in (b.ids[i], b.ids[j]), (aspect, b.ids[[i, j, k]])
+        assert mouthbank.pick(b, aspect, skin) == i
+
+
 def _same_lip_folds(lm, target) -> int:
     """Warp triangles within one lip (all three corners on the upper lip's rings, or all on the
     lower's) that the plan turns inside out: a fold the warp tears into fragments."""
@@ -225,8 +240,23 @@ def test_closing_a_smile_leaves_no_teeth(face_id, emotion):
     assert mouth.teeth_showing(rgb, src), f"{face_id} was chosen for a smile that shows teeth"
     assert _teeth_on_lips(rgb, src, rgb, src) > 200  # the input does show them
     n = _teeth_on_lips(out, dst, rgb, src)
-    assert n <= 5, f"{n} teeth pixels left"
+    # Real closed lips have sheen that this counts too: 0-130 pixels on the 43 London neutral
+    # photos with closed lips (7 over 5), so a few are allowed; the teeth were hundreds.
+    assert n <= 20, f"{n} teeth pixels left"
     assert not mouth.teeth_showing(out, dst)
+
+
+def _dark_off_the_line(img, lm, rgb_src, lm_src) -> float:
+    """Pixels inside the outer lips darker than half the lips' brightness and more than 0.03 IOD
+    from the line where the lips meet (the inner-lip pairs' midpoints), / IOD^2."""
+    lips = _poly_mask(img.shape[:2], lm[LIPS_OUTER])
+    dark = (img.astype(np.float32).mean(-1) < 0.5 * mouth._lip_colour(rgb_src, lm_src).mean()) & lips
+    mid = (lm[mouth._UPPER_INNER, :2] + lm[mouth._LOWER_INNER, :2]) / 2
+    line = np.full(img.shape[:2], 255, np.uint8)
+    cv2.polylines(line, [np.round(mid).astype(np.int32)], False, 0, 1)
+    iod = float(np.hypot(*(lm_src[263, :2] - lm_src[33, :2])))
+    far = cv2.distanceTransform(line, cv2.DIST_L2, 3) > 0.03 * iod
+    return float((dark & far).sum()) / iod ** 2
 
 
 @pytest.mark.parametrize("face_id", [pytest.param(f, marks=[needs_shared] if f != "025" else [])
@@ -235,13 +265,49 @@ def test_a_closed_smile_keeps_no_dark_gap_on_the_lips(face_id):
     """The dark gaps of a smile (its corners, the shadow between teeth and lips) were warped onto
     the closed lips and left as blobs at the corners and a ragged second line: 135, 127, 94 and 43
     pixels darker than half the lips' brightness on 013, 002, 107 and 117 (0.002-0.004 IOD^2).
-    They are now inpainted with the teeth, and only the drawn meeting line is dark (0-24 pixels)."""
+    A real meeting line is that dark too (the 43 London neutral photos with closed lips: median
+    0.0009 IOD^2, up to 0.0039), so what is counted is the dark more than 0.03 IOD away from it:
+    real closed lips median 0.0003, up to 0.0012 (025's dark mouth corners); these edits 0-0.0001."""
     rgb, src, dst, out = _edit(face_id, "happy", "neutral")
     assert mouth.teeth_showing(rgb, src)
-    lips = _poly_mask(out.shape[:2], dst[LIPS_OUTER])
-    dark = (out.astype(np.float32).mean(-1) < 0.5 * mouth._lip_colour(rgb, src).mean()) & lips
-    iod = float(np.hypot(*(src[263, :2] - src[33, :2])))
-    assert dark.sum() / iod ** 2 < 0.001, int(dark.sum())
+    assert _dark_off_the_line(out, dst, rgb, src) < 0.0004
+
+
+@pytest.mark.parametrize("face_id", ["005", "021", "025"])
+def test_real_closed_lips_take_the_persons_colour_and_meet_on_their_line(face_id):
+    """`lipbank.render` on a real neutral photo's own closed lips (the person left out of the
+    bank), along a band round the meeting line: the exemplar's meeting line (its darkest row) lands
+    on the target's line, the band takes the person's lip colour, and nothing outside the mask
+    changes. Colour: the band's mean is within 10 Lab units of the photo's own (L 5-9 darker: the
+    exemplars' lines are darker than these three people's; a, b within 2.2). With the gain
+    switched off, 021 (L 10.3, a 4.9 off) and 025 fail: pick already prefers like-coloured lips."""
+    rgb, faces = detect(london(face_id, "neutral"))
+    lm = mouth.meet_closed_lips(rgb, faces[0].landmarks)
+    iod = float(np.hypot(*(lm[263, :2] - lm[33, :2])))
+    x0, y0 = np.floor(lm[LIPS_OUTER, :2].min(0)).astype(int) - 4
+    x1, y1 = np.ceil(lm[LIPS_OUTER, :2].max(0)).astype(int) + 4
+    crop = rgb[y0:y1, x0:x1].copy()
+    mid = (lm[mouth._UPPER_INNER, :2] + lm[mouth._LOWER_INNER, :2]) / 2 - [x0, y0]
+    band = np.zeros(crop.shape[:2], np.uint8)
+    cv2.polylines(band, [np.round(mid).astype(np.int32)], False, 1, max(3, round(0.06 * iod)))
+    lips = _poly_mask(crop.shape[:2], lm[LIPS_OUTER] - [x0, y0, 0][: lm.shape[1]])
+    keep = lips & (cv2.dilate(band, np.ones((3, 3), np.uint8)) == 0)
+    with mouthbank.leaving_out(face_id):
+        a = lipbank.render(crop, np.array([x0, y0], np.float64), lm, band.astype(np.float32), keep, iod,
+                           mouth._lip_colour(rgb, lm), mouthbank.skin_colour(rgb, lm))
+    assert a is not None and (a > 0.99).sum() > 100
+    before = rgb[y0:y1, x0:x1]
+    assert (crop[a == 0] == before[a == 0]).all()
+    full = a > 0.99
+    lab_out = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB)[full].astype(np.float32).mean(0)
+    lab_own = cv2.cvtColor(np.ascontiguousarray(before), cv2.COLOR_RGB2LAB)[full].astype(np.float32).mean(0)
+    assert np.abs(lab_out - lab_own).max() < 10, (lab_out, lab_own)
+    grey = cv2.GaussianBlur(crop.astype(np.float32).mean(-1), (3, 3), 0)
+    off = []
+    for x, y in mid[2:-2]:  # the central pairs: the corners are faded out
+        xi, ya, yb = int(round(x)), int(round(y - 0.04 * iod)), int(round(y + 0.04 * iod)) + 1
+        off.append(abs(ya + int(np.argmin(grey[ya:yb, xi])) - y) / iod)
+    assert np.median(off) < 0.012, np.round(off, 3)
 
 
 @pytest.mark.parametrize("face_id", ["001", "021", "025", "064"])

@@ -111,6 +111,11 @@ REST_BELOW = 0.01  # IOD below the real neutrals' 5th-percentile corner lift tha
 # but made 025's fear read less fearful at 1.0 than at 0.75 (gate's p 0.41 -> 0.29).
 LIP_THIN = 0.06
 JAW_U = 0.6  # how much less a dropped jaw lowers the lower lip at the corners than at the middle
+# How far a dropped jaw pulls the upper lip's ends down with the corners (of the drop, times the
+# squared distance from the middle). 0 left a flat lid over straight sides (a bucket); 0.35 opens
+# an oval (tune half, ungated, ensemble/face-api/mini-Xception/PyEmotion: surprised 100/100/94/94 ->
+# 100/100/97/94, fearful 97/97/41/18 -> 97/97/44/21); 0.6 bent the whole upper lip into a frown.
+JAW_ARCH = 0.35
 BROW_OUTER = 0.45  # AU4: the outer brow's drop relative to the inner head's band (see `_field`)
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
@@ -365,7 +370,11 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
                 # The lower lip hangs from the corners as the jaw drops: a U, not a flat band (a
                 # flat drop opened a box with straight sides). The chin below still drops in full.
                 u = np.clip((p[:, 0] - g.mouth_cx) / g.half_w, -1, 1)
-                w = w * (1 - JAW_U * u ** 2 * _bump(p, [g.mouth_cx, p[14, 1]], g.half_w * 1.4, 0.12))
+                lips = _bump(p, [g.mouth_cx, p[14, 1]], g.half_w * 1.4, 0.12)
+                w = w * (1 - JAW_U * u ** 2 * lips)
+                # The corners drag the ends of the upper lip down with them: the opening's top
+                # arches into an oval instead of a flat lid over straight sides.
+                w = w + JAW_ARCH * u ** 2 * (1 - g.below) * fall * lips
             d[:, 1] += drop * w
             if au == "AU27":
                 d[:, 0] -= 0.03 * np.sign(p[:, 0] - g.mouth_cx) * g.near_mouth

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ...mesh import EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
-from . import mouthbank
+from . import lipbank, mouthbank
 from .warp import Region, nonzero_box
 
 TEETH_AREA = 0.0036  # enamel-like pixels / IOD^2 in the source opening that also means "real teeth"
@@ -129,9 +129,6 @@ CAVITY = 0.28  # the cavity's colour: the lips' colour times this (and the exemp
 # The tongue: the lips' colour, redder (sampled on the lip line, the lips' colour is half skin:
 # a tongue of it looked grey).
 TONGUE_TINT = np.array([1.1, 0.75, 0.8])
-# Skin this colourful ((max - min) / mean of its RGB) keeps the interior's colour; greyer photos get
-# it that much greyer (every London face: 0.16-0.58; a black-and-white photo: 0).
-SKIN_CHROMA = 0.15
 DROPPED_TEETH = 0.8  # brightness of the upper teeth of a dropped jaw's opening, against a smile's
 # A tall opening's cavity: TALL_LIT times as bright, times RIM at its edge and DEEP from DEPTH_AT of
 # the mouth's width in (tune half, surprise: ensemble 100%, PyEmotion 94%, before and after;
@@ -266,7 +263,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     fill = ex_rgb * ex_a[..., None] + cav * (1 - ex_a[..., None])
     # The bank's teeth and the cavity carry London's colour: a black-and-white photo's mouth came
     # out brown and pink (up to 28 levels between channels). It takes the photo's colourfulness.
-    grey = 1.0 - min(1.0, float(skin.max() - skin.min()) / max(float(skin.mean()), 1.0) / SKIN_CHROMA)
+    grey = 1.0 - mouthbank.colourfulness(skin)
     if grey > 0:
         fill = fill + grey * (fill.mean(-1, keepdims=True) - fill)
     # Grain: a bank exemplar is cleaner than a grainy photo (and smoother once enlarged).
@@ -288,8 +285,10 @@ CLOSE_DARK = 0.6  # of the lips' brightness: darker pixels left between closed l
 def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) -> np.ndarray | None:
     """A smile with teeth closed (in place in `warped`): the sliver between the lips and any
     enamel-like or dark pixel left on them (the landmarker's inner lip edges can lie a pixel or two
-    off the teeth) are inpainted from the lips around them, then the lips' meeting line is shaded in
-    (multiplied, so the lips keep their texture). Returns the touched mask (float32) or None."""
+    off the teeth) are inpainted from the lips around them; then real closed lips (`lipbank`: a
+    London neutral mouth warped onto the target's lips, in the person's lip colour) replace that
+    and a band along the line where the lips meet. Without the bank, the meeting line is shaded in
+    instead (multiplied, so the lips keep their texture). Returns the touched mask (float32) or None."""
     shape = warped.shape[:2]
     off = [region.x0, region.y0]
     outer = np.zeros(shape, np.uint8)
@@ -299,10 +298,13 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
         return None
     y0, y1, x0, x1 = box
     crop = warped[y0:y1, x0:x1]
+    outer = outer[y0:y1, x0:x1]
     # Left-over teeth, and the dark gaps beside and between them (the smile's corners): both would
     # stay as blobs and a ragged line where the lips now meet.
-    dark = crop.astype(np.float32).mean(-1) < CLOSE_DARK * float(_lip_colour(src_img, src_lm).mean())
-    hole = (_enamel(crop, src_img, src_lm) | dark) & (outer[y0:y1, x0:x1] > 0)
+    lips = _lip_colour(src_img, src_lm)
+    dark = crop.astype(np.float32).mean(-1) < CLOSE_DARK * float(lips.mean())
+    odd = _enamel(crop, src_img, src_lm) | dark
+    hole = odd & (outer > 0)
     gap = np.zeros(shape, np.uint8)
     cv2.fillPoly(gap, [np.round(dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2] - off).astype(np.int32)], 1)
     # The sliver a pixel or so wider: on small or warm-lit faces not every tooth pixel reads as enamel.
@@ -310,17 +312,22 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     gap = cv2.dilate(gap, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     m = cv2.dilate((hole | (gap[y0:y1, x0:x1] > 0)).astype(np.uint8), np.ones((3, 3), np.uint8))
     crop[:] = cv2.inpaint(np.ascontiguousarray(crop), m, 3, cv2.INPAINT_TELEA)
-    # The meeting line: midway between the inner lip edges, about 1% of the IOD wide.
-    # Smoothed: the mid-points of the mesh's few inner-lip pairs made a stepped line.
+    # The meeting line: midway between the inner lip edges, smoothed (the mid-points of the mesh's
+    # few inner-lip pairs made a stepped line).
     mid = (dst_lm[LIPS_INNER_LOWER, :2] + dst_lm[LIPS_INNER_UPPER[::-1], :2]) / 2 - off - [x0, y0]
-    mid = _chaikin(mid, 3, closed=False)
+    mid = np.round(_chaikin(mid, 3, closed=False) * 16).astype(np.int32)
+    a = lipbank.close(crop, np.array([region.x0 + x0, region.y0 + y0], np.float64), _met_halfway(dst_lm),
+                      outer > 0, m > 0, (outer > 0) & ~odd, mid, iod_px, lips, mouthbank.skin_colour(src_img, src_lm))
+    # The meeting line is shaded in where no real lips were put: everywhere without the bank, at
+    # the thin corners (beyond the band's reach) with it.
     line = np.zeros(crop.shape[:2], np.float32)
-    cv2.polylines(line, [np.round(mid * 16).astype(np.int32)], False, 1.0, max(1, round(0.012 * iod_px)),
-                  cv2.LINE_AA, shift=4)
+    cv2.polylines(line, [mid], False, 1.0, max(1, round(0.012 * iod_px)), cv2.LINE_AA, shift=4)
     line = cv2.GaussianBlur(line, (0, 0), max(0.6, 0.004 * iod_px))
+    if a is not None:
+        line = line * (1 - a)
     crop[:] = np.clip(crop * (1 - 0.4 * line[..., None]) + 0.5, 0, 255).astype(np.uint8)
     out = np.zeros(shape, np.float32)
-    out[y0:y1, x0:x1] = np.maximum(m, line > 0.01)
+    out[y0:y1, x0:x1] = np.maximum(np.maximum(m, line > 0.01), 0 if a is None else a)
     return out
 
 
@@ -418,8 +425,14 @@ def meet_closed_lips(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     up, lo = lm[_UPPER_INNER, :2].astype(np.float64), lm[_LOWER_INNER, :2].astype(np.float64)
     if float(np.median(np.hypot(*(lo - up).T))) < FALSE_GAP * iod or teeth_showing(img, lm) or _dark_opening(img, lm):
         return lm
+    return _met_halfway(lm)
+
+
+def _met_halfway(lm: np.ndarray) -> np.ndarray:
+    """A copy of `lm` with each pair of inner-lip points moved to their midpoint."""
     out = lm.copy()
-    out[_UPPER_INNER, :2] = out[_LOWER_INNER, :2] = (up + lo) / 2
+    mid = (lm[_UPPER_INNER, :2].astype(np.float64) + lm[_LOWER_INNER, :2].astype(np.float64)) / 2
+    out[_UPPER_INNER, :2] = out[_LOWER_INNER, :2] = mid
     return out
 
 

@@ -12,6 +12,8 @@ the teeth: what lies below the exemplar's own lower lip is cavity.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -102,15 +104,37 @@ def bank() -> Bank | None:
                 float(z["teeth_h_max"]), z["ids"])
 
 
+# Face ids whose exemplars `pick` may not use: an evaluation of a London person must not paint
+# their own real teeth into their edit (9 of 272 tune/report edits did, before).
+_LEFT_OUT: ContextVar[frozenset] = ContextVar("mouthbank_left_out", default=frozenset())
+
+
+@contextmanager
+def leaving_out(*face_ids: str):
+    """Within this block, `pick` never chooses an exemplar taken from these London face ids."""
+    token = _LEFT_OUT.set(_LEFT_OUT.get() | frozenset(face_ids))
+    try:
+        yield
+    finally:
+        _LEFT_OUT.reset(token)
+
+
+def allowed(ids: np.ndarray) -> np.ndarray:
+    """(n,) bool: which of these London face ids `leaving_out` does not name (the mouth and lip banks)."""
+    out = _LEFT_OUT.get()
+    return ~np.isin(ids, list(out)) if out else np.ones(len(ids), bool)
+
+
 def pick(b: Bank, aspect: float, skin: np.ndarray) -> int:
     """The exemplar whose opening best fits the target's: of those at least as tall (no cavity
     where teeth would be) and at most 0.08 taller, the one whose photo's skin is closest in
-    brightness (less relighting); else the tallest."""
-    tall = np.nonzero((b.aspect >= aspect) & (b.aspect <= aspect + 0.08))[0]
+    brightness (less relighting); else the tallest. Exemplars of `leaving_out` ids never count."""
+    ok = allowed(b.ids)
+    tall = np.nonzero(ok & (b.aspect >= aspect) & (b.aspect <= aspect + 0.08))[0]
     if not len(tall):
-        tall = np.nonzero(b.aspect >= aspect)[0]
+        tall = np.nonzero(ok & (b.aspect >= aspect))[0]
         if not len(tall):
-            return int(np.argmax(b.aspect))
+            return int(np.argmax(np.where(ok, b.aspect, -np.inf)))
         tall = tall[:1]
     return int(tall[np.argmin(np.abs(b.skin[tall].mean(1) - np.mean(skin)))])
 
@@ -127,6 +151,17 @@ def skin_colour(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
         x, y = int(min(max(x, r), w - r - 1)), int(min(max(y, r), h - r - 1))  # not np.clip: ~6 us a scalar
         px.append(img[y - r:y + r + 1, x - r:x + r + 1].reshape(-1, 3))
     return np.median(np.concatenate(px).astype(np.float64), 0)
+
+
+# Skin this colourful ((max - min) / mean of its RGB) counts as fully coloured; greyer photos get
+# what is painted or shaded on them that much greyer (every London face: 0.16-0.58; a
+# black-and-white photo: 0).
+SKIN_CHROMA = 0.15
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """0 (grey) .. 1 (as colourful as skin, SKIN_CHROMA, or more) for one RGB colour."""
+    return min(1.0, float(rgb.max() - rgb.min()) / max(float(rgb.mean()), 1.0) / SKIN_CHROMA)
 
 
 def grain(img: np.ndarray) -> float:

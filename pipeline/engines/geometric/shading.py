@@ -300,16 +300,18 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
         cv.line(_bezier(root - v(0.08, 0), root - v(0, 0.015), root + v(0.08, 0)),
                 0.08 * min(w["AU4"], 1.5), 0.015, lit_side=up)
     if w.get("AU9", 0) > 0:
+        # Twice as deep as first drawn: zoomed in, disgust's nose root hardly wrinkled (090, 014);
+        # tune half, ungated: disgusted 74/79/50/0 -> 76/79/50/0, angry PyEmotion 29 -> 32%.
         s9 = min(w["AU9"], 1.5)
         for f in (0.35, 0.5, 0.65):
             c = p[168] + (p[4] - p[168]) * f * 0.6
-            cv.line(np.stack([c - v(0.09, 0), c + v(0, 0.015), c + v(0.09, 0)]), 0.16 * s9, 0.01, lit_side=up)
+            cv.line(np.stack([c - v(0.09, 0), c + v(0, 0.015), c + v(0.09, 0)]), 0.32 * s9, 0.01, lit_side=up)
         # The "bunny lines": short oblique wrinkles down the sides of the nose, from the bridge
         # towards the inner cheeks.
         for side in (-1, 1):
             for f in (0.45, 0.62):
                 c = p[168] + (p[4] - p[168]) * f
-                cv.line(np.stack([c + v(side * 0.07, -0.03), c + v(side * 0.17, 0.05)]), 0.13 * s9, 0.012, lit_side=up)
+                cv.line(np.stack([c + v(side * 0.07, -0.03), c + v(side * 0.17, 0.05)]), 0.26 * s9, 0.012, lit_side=up)
     chin = w.get("AU17", 0) + 0.5 * w.get("AU15", 0)
     if chin > 0:
         c = (p[17] + p[152]) / 2 - (p[152] - p[17]) * 0.15
