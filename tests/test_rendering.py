@@ -637,3 +637,33 @@ def test_squeezed_lips_are_sampled_with_several_samples_a_pixel():
     err_plain = np.abs(plain.astype(np.float32) - ref)[squeezed].mean()
     err_aa = np.abs(aa.astype(np.float32) - ref)[squeezed].mean()
     assert err_aa < 0.3 * err_plain, (err_aa, err_plain)  # 001 angry: 0.26 vs 4.59 grey levels
+
+
+def _teeth_under_the_lip(rgb, src, dst, out) -> tuple[float, float, float]:
+    """Over the middle half of the opening: the share of columns with enamel, and the median
+    enamel height below the upper inner lip and gap left above the lower one (IOD)."""
+    iod = _iod(src)
+    inside = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    enamel = mouth._enamel(out, rgb, src) & inside
+    x0, x1 = dst[78, 0], dst[308, 0]
+    xs = np.arange(int(x0 + 0.25 * (x1 - x0)), int(x1 - 0.25 * (x1 - x0)))
+    lowest = np.where(enamel[:, xs], np.arange(out.shape[0])[:, None], -1).max(0)
+    seen = lowest >= 0
+    if not seen.any():
+        return 0.0, 0.0, 0.0
+    up = np.interp(xs, *zip(*sorted(dst[LIPS_INNER_UPPER, :2].tolist())))
+    lo = np.interp(xs, *zip(*sorted(dst[LIPS_INNER_LOWER, :2].tolist())))
+    return (float(seen.mean()), float(np.median(lowest[seen] - up[seen])) / iod,
+            float(np.median(lo[seen] - lowest[seen])) / iod)
+
+
+@pytest.mark.parametrize("face_id", ["001", "005", "021", "025", "064"])
+def test_disgust_bares_a_row_of_teeth_not_a_stroke(face_id):
+    """Disgust's raised upper lip uncovers the upper teeth where the skull holds them: a row whose
+    edge lies near the closed lips' line, with the dark of the parted lips below it. Laid out from
+    the upper lip, it was a white stroke bent with the lip's bow, 0.014-0.019 IOD tall on these
+    photos (now 0.026-0.059; 025's mesh closed its lips too high, and showed no teeth at all)."""
+    shown, height, below = _teeth_under_the_lip(*_edit(face_id, "neutral", "disgusted"))
+    assert shown > 0.5, shown
+    assert height > 0.022, height
+    assert below > 0.015, below  # not a grin: the teeth do not fill the opening

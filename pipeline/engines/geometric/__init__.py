@@ -55,7 +55,8 @@ class GeometricEngine:
             if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth):
                 upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
                 m = mouth.render_interior(image, src, p.target, warped, region, iod,
-                                          upper_teeth=upper, lower_teeth=lower, teeth=teeth)
+                                          upper_teeth=upper, lower_teeth=lower, teeth=teeth,
+                                          jaw_closed=not any(p.applied.get(a, 0) > 0 for a in ("AU26", "AU27")))
                 if m is not None:
                     changed |= m > 0
         with timer(t, "shading"):

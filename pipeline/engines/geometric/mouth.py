@@ -137,6 +137,16 @@ TALL_LIT, RIM, DEEP, DEPTH_AT = 2.6, 1.4, 0.7, 0.12
 ROOF = 0.5  # brightness of a wide opening's cavity just under the upper lip (1 at the lower lip)
 LOWER_NARROW = 0.8  # the lower front teeth span less of the mouth than the upper ones
 LOWER_SHADE = 0.72  # and sit in the upper lip's shadow
+# Teeth belong to the skull, not the lips: a raised upper lip (disgust's AU10) uncovers a rigid,
+# gently curved row whose edge stays INCISAL of the IOD below the source's closed lips' meeting line
+# (negative: above it, as the lips part a little), in the shade of the raised lip and nose
+# (TEETH_DIM). Laid out from the upper lip instead, the teeth bent with the lip's bow into a thin
+# white stroke. Tune half, ungated, disgust (ensemble / face-api / mini-Xception, PyEmotion's
+# "happy" of 34): the stroke 76/76/50, 2; this 79/76/56, 7; undimmed at -0.02, 82/82/62 but 16
+# read as a grin; 0.03 below the line filled the opening to the lower lip, 68/62/53.
+INCISAL = -0.04
+TEETH_DIM = 0.85
+LIP_SHADOW = 0.3  # of the teeth band: the raised lip's shadow on the teeth under it (x0.65 at the lip)
 
 
 def _chaikin(poly: np.ndarray, n: int = 2, closed: bool = True) -> np.ndarray:
@@ -163,10 +173,18 @@ def _lower_teeth(cav, big, s, up, width, size, band, rise) -> np.ndarray:
     return cav * (1 - a[..., None]) + LOWER_SHADE * low[..., :3] * a[..., None]
 
 
+def _incisal_edge(src_lm: np.ndarray, f: mouthbank.MouthFrame, s: np.ndarray, iod_px: float) -> np.ndarray:
+    """Where the upper incisors' edge lies (t in the target's mouth frame `f`, at each `s`): the
+    source's closed lips' meeting line, a smooth curve (a rigid row of teeth has no Cupid's bow),
+    INCISAL below it."""
+    st = f.to_st((src_lm[_UPPER_INNER, :2].astype(np.float64) + src_lm[_LOWER_INNER, :2]) / 2)
+    return np.polyval(np.polyfit(st[:, 0], st[:, 1], 2), s) + INCISAL * iod_px
+
+
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
                     upper_teeth: float = 1.0, lower_teeth: float = 0.0,
-                    teeth: Callable[[], bool] | None = None) -> np.ndarray | None:
+                    teeth: Callable[[], bool] | None = None, jaw_closed: bool = False) -> np.ndarray | None:
     """Fill the destination opening in `warped` (the region's pixels, uint8 RGB, in place): a real
     interior (the person's own teeth, or a bank exemplar relit and re-grained to the photo) placed
     at the mouth's scale under the upper lip, a cavity darkening with depth below it; or, when a
@@ -175,7 +193,9 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     (1: all of it, as in a smile; less slides the interior up under the lip: a stretched or dropped
     mouth covers most of the upper teeth, and a full band reads as a grin). lower_teeth: how tall
     the lower teeth rise above the lower lip, as a fraction of the upper band (0: none).
-    teeth: the source's `shows_teeth`, when the caller already made it.
+    teeth: the source's `shows_teeth`, when the caller already made it. jaw_closed: the opening
+    is the lips' alone (no jaw drop): over closed lips, the upper teeth stay where the skull holds
+    them (`_incisal_edge`) instead of following the upper lip.
     Returns the painted alpha (float32, region-sized) or None."""
     teeth = teeth or shows_teeth(src_img, src_lm)
     f = mouthbank.frame(dst_lm)
@@ -218,14 +238,23 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     big = cv2.resize(np.dstack([inner, valid]), size, interpolation=interp)
     # Teeth hidden under the upper lip: the interior slides up by that part of its teeth band.
     band = mouthbank.teeth_height(inner, valid, skin) * mouthbank.W * k  # upper-teeth band, target pixels
-    hide = (1.0 - float(np.clip(upper_teeth, 0, 1))) * band
-    mx, my = (s * size[0] / f.width - 0.5).astype(np.float32), (depth - 0.5 + hide).astype(np.float32)
+    rigid = wide and jaw_closed and not teeth()
+    if rigid:
+        inc = _incisal_edge(src_lm, f, s, iod_px)
+        # At least `upper_teeth` of the band shows at the middle: where the mesh put the closed
+        # lips' line too high (025's lips, met from a false gap), the raised lip bared no teeth.
+        mid = np.array([f.width / 2])
+        inc = inc + max(0.0, float(f.t_up(mid)[0] + upper_teeth * band - _incisal_edge(src_lm, f, mid, iod_px)[0]))
+        row = band - (inc - t)  # the exemplar's teeth row: its band's lower edge on the incisal line
+    else:
+        row = depth + (1.0 - float(np.clip(upper_teeth, 0, 1))) * band
+    mx, my = (s * size[0] / f.width - 0.5).astype(np.float32), (row - 0.5).astype(np.float32)
     ex = cv2.remap(big, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     ex_rgb, ex_a = ex[..., :3], np.clip(ex[..., 3], 0, 1)
     if wide:
         # Only the teeth: below them a smile's exemplar shows its own lower lip and shadow.
         # and none on the lip above the opening (which the opening's grown edge reaches into)
-        ex_a = ex_a * np.clip(band - (depth + hide) + 0.5, 0, 1) * np.clip(depth + 0.5, 0, 1) * (upper_teeth > 0)
+        ex_a = ex_a * np.clip(band - row + 0.5, 0, 1) * np.clip(depth + 0.5, 0, 1) * (upper_teeth > 0)
     # Cavity: the exemplar's own darkest colour (corner shadow), darker with depth; the tongue
     # (the lip colour in shadow) shows near the lower lip of a tall opening.
     lum, ok = inner.mean(-1), valid > 0.5
@@ -260,6 +289,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         cav = _lower_teeth(cav, big, s, f.t_lo(s) - t, f.width, size, band, lower_teeth * band)
     if wide:  # a dropped jaw's upper teeth lie in the upper lip's shadow (disgust bares them to the light)
         ex_rgb = ex_rgb * (1 - (1 - DROPPED_TEETH) * tall)[..., None]
+    if rigid:  # the raised lip's own shadow on the teeth just under it
+        ex_rgb = TEETH_DIM * ex_rgb * (1 - 0.35 * np.clip(1 - depth / max(LIP_SHADOW * band, 1.0), 0, 1))[..., None]
     fill = ex_rgb * ex_a[..., None] + cav * (1 - ex_a[..., None])
     # The bank's teeth and the cavity carry London's colour: a black-and-white photo's mouth came
     # out brown and pink (up to 28 levels between channels). It takes the photo's colourfulness.
