@@ -667,3 +667,26 @@ def test_disgust_bares_a_row_of_teeth_not_a_stroke(face_id):
     assert shown > 0.5, shown
     assert height > 0.022, height
     assert below > 0.015, below  # not a grin: the teeth do not fill the opening
+
+
+@pytest.mark.parametrize("face_id", ["001", "064"])
+def test_disgusts_furrow_ends_beside_the_mouth_corner(face_id):
+    """AU9/AU10 deepen the nasolabial furrow from the nose wing down to beside the mouth corner;
+    drawn as long as a smile's, it ran on below the corners beside the chin like a pair of
+    brackets. The shading stage's darkening beside the upper lip (0.1 IOD above the corner's
+    level: 0.86 on these photos, before and after) stays; 0.05 IOD below the corner's level it
+    was 0.91-0.93 and is none now."""
+    rgb, face = _photo(face_id, "neutral")
+    g = _shading_gain(rgb, face, "disgusted")
+    p = plan(face.landmarks, "disgusted", 1.0).target[:, :2]
+    iod = _iod(face.landmarks)
+    for corner in (61, 291):
+        out = np.sign(p[corner, 0] - p[1, 0])
+        # a band beside the corner, out to where the old furrow ran
+        x0, x1 = sorted((p[corner, 0], p[corner, 0] + out * 0.3 * iod))
+        darkest = {}
+        for name, dy in (("above", -0.1), ("below", 0.05)):
+            y = int(round(p[corner, 1] + dy * iod))
+            darkest[name] = float(g[y - 2:y + 3, int(x0):int(x1) + 1].min())
+        assert darkest["above"] < 0.9, darkest
+        assert darkest["below"] > 0.97, darkest

@@ -133,12 +133,22 @@ NOSE = [168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 97, 326, 327, 129, 358, 49, 27
         102, 331, 219, 439, 45, 275, 220, 440, 115, 344]
 
 
-def _nasolabial(p: np.ndarray, ala: int, corner: int, v) -> np.ndarray:
-    """The nasolabial fold's curve: from just above and outside the nose wing, bowing out past the
-    mouth corner (v(a, b): a IOD along the eyes' axis, b down the face)."""
+# AU9/AU10's furrow ends beside the mouth corner (FURROW_END: IOD down the face from it, FURROW_OUT
+# out from it); a smile's runs on past and below the corner (0.1, 0.12). Drawn as long as a smile's,
+# disgust's furrows ran down beside the chin like a pair of brackets (081, 138); tune half,
+# ungated (ensemble / face-api / mini-Xception / PyEmotion): disgusted 79/76/59/0 -> 79/79/56/0,
+# angry 97/94/71/32 -> 97/97/76/32. Fading it towards its lower end cost mini-Xception's disgust
+# 56 -> 38-44% and looked no less drawn.
+FURROW_END, FURROW_OUT = -0.05, 0.08
+
+
+def _nasolabial(p: np.ndarray, ala: int, corner: int, v, reach: float = 0.1, out_by: float = 0.12) -> np.ndarray:
+    """The nasolabial fold's curve: from just above and outside the nose wing, bowing out to
+    `out_by` beside the mouth corner and `reach` below it (v(a, b): a IOD along the eyes' axis,
+    b down the face)."""
     out = float(np.sign((p[corner] - p[1]) @ v(1.0, 0.0)))
     a = p[ala] + v(out * 0.04, -0.03)
-    b = p[corner] + v(out * 0.12, 0.1)
+    b = p[corner] + v(out * out_by, reach)
     return _bezier(a, (a + b) / 2 + v(out * 0.07, 0), b)
 
 
@@ -265,7 +275,8 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     for side, (ala, corner) in NASOLABIAL.items():
         s = (smiles[side] if drawn_smile else 0.0) + lift
         out = float(np.sign((p[corner] - p[1]) @ ex))
-        cv.line(_nasolabial(p, ala, corner, v), 0.13 * min(s, 1.5), 0.04, lit_side=out * ex)
+        ends = () if drawn_smile else (FURROW_END, FURROW_OUT)
+        cv.line(_nasolabial(p, ala, corner, v, *ends), 0.13 * min(s, 1.5), 0.04, lit_side=out * ex)
         # Crow's feet: three short rays from the outer eye corner.
         eye_outer = p[33] if side == "L" else p[263]
         for ang in (-0.35, 0.0, 0.35):
