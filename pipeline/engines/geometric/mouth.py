@@ -311,6 +311,11 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
 
 
 CLOSE_DARK = 0.6  # of the lips' brightness: darker pixels left between closed lips are gap, not lip
+# The shaded meeting line where no bank lips reach (the corners): width and blur (IOD) and depth.
+# It was 0.012 / 0.004 / 0.4: a crisp grey dash beside the bank's soft line (013, 083, 105, 107
+# zoomed in). Tune half, real smiles -> neutral, ungated (ensemble / face-api / mini-Xception /
+# PyEmotion): 94/94/94/59 -> 97/97/94/56.
+CORNER_LINE = (0.02, 0.01, 0.35)
 
 
 def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) -> np.ndarray | None:
@@ -352,11 +357,11 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     # The meeting line is shaded in where no real lips were put: everywhere without the bank, at
     # the thin corners (beyond the band's reach) with it.
     line = np.zeros(crop.shape[:2], np.float32)
-    cv2.polylines(line, [mid], False, 1.0, max(1, round(0.012 * iod_px)), cv2.LINE_AA, shift=4)
-    line = cv2.GaussianBlur(line, (0, 0), max(0.6, 0.004 * iod_px))
+    cv2.polylines(line, [mid], False, 1.0, max(1, round(CORNER_LINE[0] * iod_px)), cv2.LINE_AA, shift=4)
+    line = cv2.GaussianBlur(line, (0, 0), max(0.6, CORNER_LINE[1] * iod_px))
     if a is not None:
         line = line * (1 - a)
-    crop[:] = np.clip(crop * (1 - 0.4 * line[..., None]) + 0.5, 0, 255).astype(np.uint8)
+    crop[:] = np.clip(crop * (1 - CORNER_LINE[2] * line[..., None]) + 0.5, 0, 255).astype(np.uint8)
     out = np.zeros(shape, np.float32)
     out[y0:y1, x0:x1] = np.maximum(np.maximum(m, line > 0.01), 0 if a is None else a)
     return out
