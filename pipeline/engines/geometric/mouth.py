@@ -348,6 +348,14 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     gap = cv2.dilate(gap, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     m = cv2.dilate((hole | (gap[y0:y1, x0:x1] > 0)).astype(np.uint8), np.ones((3, 3), np.uint8))
     crop[:] = cv2.inpaint(np.ascontiguousarray(crop), m, 3, cv2.INPAINT_TELEA)
+    # Inpainting is smooth: the lips' own grain goes back in, or the filled corners read as flat
+    # patches beside the textured lips (013).
+    lum = crop.astype(np.float32).mean(-1)
+    own = (cv2.erode(outer, np.ones((3, 3), np.uint8)) > 0) & (cv2.dilate(m, np.ones((3, 3), np.uint8)) == 0)
+    g = float(np.median(np.abs((lum - cv2.blur(lum, (3, 3)))[own])) * 1.4826 * 1.125) if own.sum() > 50 else 0.0
+    if g > 0.3:
+        noise = np.random.default_rng(0).normal(0, g, crop.shape[:2]).astype(np.float32)
+        crop[:] = np.clip(crop + (noise * (m > 0))[..., None] + 0.5, 0, 255).astype(np.uint8)
     # The meeting line: midway between the inner lip edges, smoothed (the mid-points of the mesh's
     # few inner-lip pairs made a stepped line).
     mid = (dst_lm[LIPS_INNER_LOWER, :2] + dst_lm[LIPS_INNER_UPPER[::-1], :2]) / 2 - off - [x0, y0]
