@@ -350,9 +350,8 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     crop[:] = cv2.inpaint(np.ascontiguousarray(crop), m, 3, cv2.INPAINT_TELEA)
     # Inpainting is smooth: the lips' own grain goes back in, or the filled corners read as flat
     # patches beside the textured lips (013).
-    lum = crop.astype(np.float32).mean(-1)
     own = (cv2.erode(outer, np.ones((3, 3), np.uint8)) > 0) & (cv2.dilate(m, np.ones((3, 3), np.uint8)) == 0)
-    g = float(np.median(np.abs((lum - cv2.blur(lum, (3, 3)))[own])) * 1.4826 * 1.125) if own.sum() > 50 else 0.0
+    g = mouthbank.grain(crop, own)
     if g > 0.3:
         noise = np.random.default_rng(0).normal(0, g, crop.shape[:2]).astype(np.float32)
         crop[:] = np.clip(crop + (noise * (m > 0))[..., None] + 0.5, 0, 255).astype(np.uint8)

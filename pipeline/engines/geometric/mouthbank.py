@@ -164,13 +164,18 @@ def colourfulness(rgb: np.ndarray) -> float:
     return min(1.0, float(rgb.max() - rgb.min()) / max(float(rgb.mean()), 1.0) / SKIN_CHROMA)
 
 
-def grain(img: np.ndarray) -> float:
-    """Noise level (sigma, 0..255) of an image patch: robust spread of its finest detail."""
+def grain(img: np.ndarray, where: np.ndarray | None = None) -> float:
+    """Noise level (sigma, 0..255) of an image patch (only its `where` pixels, when given): robust
+    spread of its finest detail."""
     g = img.astype(np.float32).mean(-1) if img.ndim == 3 else img.astype(np.float32)
     if min(g.shape) < 5:
         return 0.0
-    hp = g - cv2.blur(g, (3, 3))
-    return float(np.median(np.abs(hp)) * 1.4826 * 1.125)  # 1.125: a 3x3 box mean removes 1/9 of the noise
+    hp = np.abs(g - cv2.blur(g, (3, 3)))
+    if where is not None:
+        if where.sum() < 50:
+            return 0.0
+        hp = hp[where]
+    return float(np.median(hp) * 1.4826 * 1.125)  # 1.125: a 3x3 box mean removes 1/9 of the noise
 
 
 def tooth_like(px: np.ndarray, skin: np.ndarray) -> np.ndarray:
