@@ -322,6 +322,26 @@ def test_a_dropped_jaw_opens_onto_a_lit_cavity_not_a_hole(face_id):
     assert 0.2 < cavity < 0.45, cavity
 
 
+@pytest.mark.parametrize("face_id", ["001", "025"])
+def test_a_dropped_jaw_shows_its_tongue(face_id):
+    """Below the middle of surprise's opening lies the tongue, red and lit towards the front: at
+    0.38-0.39 of the lips' brightness (the throat above it 0.20-0.25) it read as a dark hole with a
+    faint red floor. Now 0.64-0.66 on these photos, red ((R - G) / R over 0.4), the throat as dark."""
+    rgb, src, dst, out = _edit(face_id, "neutral", "surprised")
+    inner = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    f = mouthbank.frame(dst)
+    gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
+    st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
+    s, t = st[..., 0], st[..., 1]
+    down = (t - f.t_up(s)) / np.maximum(f.t_lo(s) - f.t_up(s), 1.0)  # 0 at the upper lip, 1 at the lower
+    middle = inner & (np.abs(s / f.width - 0.5) < 0.2)
+    lips = float(mouth._lip_colour(rgb, src).mean())
+    tongue = out[middle & (down > 0.7) & (down < 0.9)].astype(np.float32).mean(0)
+    throat = out[middle & (down > 0.3) & (down < 0.5)].astype(np.float32).mean(0)
+    assert tongue.mean() / lips > 0.5 and throat.mean() / lips < 0.3, (tongue, throat, lips)
+    assert (tongue[0] - tongue[1]) / tongue[0] > 0.4, tongue
+
+
 @pytest.mark.parametrize("emotion", ["happy", "surprised", "fearful"])
 def test_a_black_and_white_photo_gets_a_grey_mouth(emotion):
     """The bank's teeth and the painted cavity carry London's colour: a black-and-white photo's new
