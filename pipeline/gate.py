@@ -211,7 +211,10 @@ def explain(c: Check, target: str, intensity: float, passes_at: float | None = N
                 reason = f"The {noun} is not clear enough at {pct(intensity)}: it reads more as {_as(seen)}."
         else:
             reason = f"At {pct(intensity)} the face reads more as {_as(seen)} than {_as(target)}."
-        if passes_at is not None:
+        if passes_at is not None and passes_at < intensity:
+            advice = (f"On this face it reads as {_as(target)} at {pct(passes_at)}: try that "
+                      "(stronger settings move the face further but read less clearly).")
+        elif passes_at is not None:
             advice = f"Try {pct(passes_at)} or more."
         else:
             advice = ("It did not read clearly on this face even at the strongest setting: try adding "
