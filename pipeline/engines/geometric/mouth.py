@@ -132,8 +132,9 @@ TONGUE_TINT = np.array([1.1, 0.75, 0.8])
 # and lit this much (of the lips' colour) at its back and more towards the front: at (0.3, 0.3)
 # surprise's opening read as a dark hole with a faint red floor (005, 013, 042, 064 zoomed in).
 # Tune half, ungated (ensemble / face-api / mini-Xception / PyEmotion): surprised 100/100/97/94,
-# fearful 97/100/44/21 -> 100/100/44/21.
-TONGUE_LIT = (0.6, 0.4)
+# fearful 97/100/44/21 -> 100/100/44/21. A flat opening's (disgust's dark gap under its teeth,
+# fear's) stays as it was: lit, 005's disgust read sad (tune: disgusted 79% -> 76%).
+TONGUE_LIT, DIM_TONGUE = (0.6, 0.4), (0.3, 0.3)
 DROPPED_TEETH = 0.8  # brightness of the upper teeth of a dropped jaw's opening, against a smile's
 # A tall opening's cavity: TALL_LIT times as bright, times RIM at its edge and DEEP from DEPTH_AT of
 # the mouth's width in (tune half, surprise: ensemble 100%, PyEmotion 94%, before and after;
@@ -289,7 +290,9 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         inside = cv2.distanceTransform((alpha[y0:y1, x0:x1] > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
         lit = TALL_LIT * (RIM + (DEEP - RIM) * np.clip(inside / (DEPTH_AT * f.width), 0, 1))
         cav = cav * (1 + tall * (lit - 1))[..., None]
-    cav = cav * (1 - tongue[..., None]) + lips * TONGUE_TINT * (TONGUE_LIT[0] + TONGUE_LIT[1] * front)[..., None] * tongue[..., None]
+    # A tall opening's tongue is lit (TONGUE_LIT), a flat one's stays dim (DIM_TONGUE).
+    lit_t = [d + tall * (b - d) for d, b in zip(DIM_TONGUE, TONGUE_LIT)]
+    cav = cav * (1 - tongue[..., None]) + lips * TONGUE_TINT * (lit_t[0] + lit_t[1] * front)[..., None] * tongue[..., None]
     if lower_teeth > 0 and band >= 1:
         cav = _lower_teeth(cav, big, s, f.t_lo(s) - t, f.width, size, band, lower_teeth * band)
     if wide:  # a dropped jaw's upper teeth lie in the upper lip's shadow (disgust bares them to the light)
