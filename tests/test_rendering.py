@@ -486,6 +486,23 @@ def test_folds_go_deeper_on_darker_skin():
     assert gain("001") < 1.1 and gain("025") > 1.3, (gain("001"), gain("025"))
 
 
+@pytest.mark.parametrize("width", [0.01, 0.012])
+def test_a_fine_wrinkle_carries_the_same_ink_on_a_small_face(width):
+    """A drawn line can be no thinner than a pixel: on t1.jpg's faces (60 px between the eyes) the
+    nose wrinkles (0.01 IOD) were drawn 1 px wide, 1.7 times their ink per IOD of length, and read
+    as pencil strokes. The darkening summed over a 1 IOD line, per IOD of length, on a 60 px and a
+    96 px face now agrees within 10% (1.67x and 1.39x before)."""
+    from pipeline.engines.geometric import shading
+
+    ink = []
+    for iod in (60.0, 96.0):
+        n = int(3 * iod)
+        cv = shading._Canvas((n, n), warp.Region(0, 0, n, n), iod)
+        cv.line(np.array([[iod, 1.5 * iod], [2 * iod, 1.5 * iod]]), 0.3, width)
+        ink.append(float(cv.dark.sum()) / iod ** 2)
+    assert 0.9 < ink[0] / ink[1] < 1.1, ink
+
+
 @needs_shared
 def test_smile_shading_is_measured_on_real_smiles(tmp_path):
     """weights/smile_shading.npz is what scripts/build_smile_shading.py measures on the 68 London

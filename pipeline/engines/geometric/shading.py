@@ -73,6 +73,11 @@ class _Canvas:
         if strength <= 0:
             return
         th = max(1, round(width * self.iod))
+        # A line can be no thinner than a pixel: on a small face (t1.jpg, 60 px between the eyes)
+        # a 0.01 IOD wrinkle drawn 1 px wide carried 1.7 times its ink per IOD and read as a pencil
+        # stroke on the nose. Each line carries the ink per IOD it has at the working scale (what
+        # the depths were tuned at: the London faces are drawn there).
+        strength *= (width * self.iod / th) / (width * WORK_IOD / max(1, round(width * WORK_IOD)))
         pts = _dense(np.asarray(pts, np.float64))
         # Strength tapers to the ends: a fold fades out, a stroke would stop.
         taper = np.minimum(1.0, 2.5 * np.sin(np.linspace(0, np.pi, len(pts) - 1) * 0.9 + 0.05 * np.pi))
