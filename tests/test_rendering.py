@@ -491,7 +491,7 @@ def test_a_fine_wrinkle_carries_the_same_ink_on_a_small_face(width):
     """A drawn line can be no thinner than a pixel: on t1.jpg's faces (60 px between the eyes) the
     nose wrinkles (0.01 IOD) were drawn 1 px wide, 1.7 times their ink per IOD of length, and read
     as pencil strokes. The darkening summed over a 1 IOD line, per IOD of length, on a 60 px and a
-    96 px face now agrees within 10% (1.67x and 1.39x before)."""
+    96 px face now agrees within 10% (1.63x before, both widths)."""
     from pipeline.engines.geometric import shading
 
     ink = []
