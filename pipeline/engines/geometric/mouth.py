@@ -190,7 +190,8 @@ def _incisal_edge(src_lm: np.ndarray, f: mouthbank.MouthFrame, s: np.ndarray, io
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
                     upper_teeth: float = 1.0, lower_teeth: float = 0.0,
-                    teeth: Callable[[], bool] | None = None, jaw_closed: bool = False) -> np.ndarray | None:
+                    teeth: Callable[[], bool] | None = None, jaw_closed: bool = False,
+                    parted_smile: bool = False) -> np.ndarray | None:
     """Fill the destination opening in `warped` (the region's pixels, uint8 RGB, in place): a real
     interior (the person's own teeth, or a bank exemplar relit and re-grained to the photo) placed
     at the mouth's scale under the upper lip, a cavity darkening with depth below it; or, when a
@@ -201,13 +202,13 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     the lower teeth rise above the lower lip, as a fraction of the upper band (0: none).
     teeth: the source's `shows_teeth`, when the caller already made it. jaw_closed: the opening
     is the lips' alone (no jaw drop): over closed lips, the upper teeth stay where the skull holds
-    them (`_incisal_edge`) instead of following the upper lip.
+    them (`_incisal_edge`) instead of following the upper lip. parted_smile: see `closing`.
     Returns the painted alpha (float32, region-sized) or None."""
     teeth = teeth or shows_teeth(src_img, src_lm)
     f = mouthbank.frame(dst_lm)
     gap = float((dst_lm[14, :2] - dst_lm[13, :2]) @ f.n) / max(iod_px, 1.0)  # < 0: lips pressed
     was = float((src_lm[14, :2] - src_lm[13, :2]) @ mouthbank.frame(src_lm).n) / max(iod_px, 1.0)
-    if closing(src_img, src_lm, was, gap, teeth):
+    if closing(src_img, src_lm, was, gap, teeth, parted_smile):
         return _close_lips(warped, dst_lm, region, src_img, src_lm, iod_px)
     poly = dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
     wide = upper_teeth < 1  # a dropped or stretched mouth, not a smile
@@ -319,6 +320,26 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
 
 
 CLOSE_DARK = 0.6  # of the lips' brightness: darker pixels left between closed lips are gap, not lip
+# A smile taken away (AU12 read on the photo at least this) from lips at least this far apart
+# (IOD, canonical) is closed like a smile with teeth, whatever shows between the lips: 021's teeth
+# lie in deep shadow (neither enamel-like nor dark), and closed by the warp alone they stayed as
+# fragments between the lips. Not when what shows between them is lip (`lip_between`).
+PARTED_SMILE = (0.35, 0.035)
+# The wet inner lip is redder than the lips' colour (sampled on the lip line, half skin): between
+# the inner-lip landmarks of a closed smile, (R - G) / R is this many times the lips' or more. On
+# the tune half's four parted smiles without detected teeth: 021's shadowed teeth 1.2, lip between
+# 042 1.21, 086 1.47, 043 1.5 (closed onto bank lips, 086 got a dark slit across its lips).
+LIP_BETWEEN = 1.35
+
+
+def lip_between(img: np.ndarray, lm: np.ndarray) -> bool:
+    """Whether what shows between the inner lips is the lips' own wet inner red."""
+    px = _opening_pixels(img, lm)
+    if len(px) < 20:
+        return True
+    lips = _lip_colour(img, lm)
+    red = float(np.median((px[:, 0] - px[:, 1]) / np.maximum(px[:, 0], 1.0)))
+    return red >= LIP_BETWEEN * float(lips[0] - lips[1]) / max(float(lips[0]), 1.0)
 # The shaded meeting line where no bank lips reach (the corners): width and blur (IOD) and depth.
 # It was 0.012 / 0.004 / 0.4: a crisp grey dash beside the bank's soft line (013, 083, 105, 107
 # zoomed in). Tune half, real smiles -> neutral, ungated (ensemble / face-api / mini-Xception /
@@ -447,10 +468,10 @@ def shows_teeth(img: np.ndarray, lm: np.ndarray) -> Callable[[], bool]:
 
 
 def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
-                   teeth: Callable[[], bool] | None = None) -> bool:
+                   teeth: Callable[[], bool] | None = None, parted_smile: bool = False) -> bool:
     """Paint the opening when the lips open further than they were (stretching what was between
     them would stretch the teeth), or close from a smile that shows teeth (so none are left)."""
-    return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap, teeth)
+    return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap, teeth, parted_smile)
 
 
 # Inner-lip points of each lip matched across the mouth (corners 78/308 excluded): upper 191 faces
@@ -488,12 +509,14 @@ def _met_halfway(lm: np.ndarray) -> np.ndarray:
 
 
 def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
-            teeth: Callable[[], bool] | None = None) -> bool:
+            teeth: Callable[[], bool] | None = None, parted_smile: bool = False) -> bool:
     """Whether the target closes the mouth over what was between the lips: parted lips (or
-    teeth) that end up (nearly) together."""
+    teeth) that end up (nearly) together. parted_smile: a smile taken away from lips that were
+    apart (whatever shows between them: teeth in deep shadow are neither enamel-like nor dark)."""
     if dst_gap >= CLOSED_GAP:
         return False
-    return (teeth or shows_teeth(img, src_lm))() or (src_gap > max(dst_gap, 0.0) + 0.03 and _dark_opening(img, src_lm))
+    return (parted_smile or (teeth or shows_teeth(img, src_lm))()
+            or (src_gap > max(dst_gap, 0.0) + 0.03 and _dark_opening(img, src_lm)))
 
 
 def _dark_opening(img: np.ndarray, lm: np.ndarray) -> bool:
