@@ -140,7 +140,7 @@ def _passing_intensity(img, out, face, request: RenderRequest, c, engine: Engine
     """For the advice on a rejected edit: the nearest intensity (stronger when the emotion was
     missed, gentler when identity was lost) that was measured to pass, or None. A missed emotion
     that no stronger setting reads is tried gentler too: on some faces a stronger face reads less
-    as the target (042's fear: fearful at 100%, neutral at 125%; 005's disgust reads at 50% only)."""
+    as the target (042's fear: fearful at 100%, neutral at 125%; 005's disgust reads at 100%, not at 125%)."""
     from . import gate
 
     i = request.intensity
