@@ -293,7 +293,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         cav = cav * (1 + tall * (lit - 1))[..., None]
     # A tall opening's tongue is lit (TONGUE_LIT), a flat one's stays dim (DIM_TONGUE).
     lit_t = [d + tall * (b - d) for d, b in zip(DIM_TONGUE, TONGUE_LIT)]
-    cav = cav * (1 - tongue[..., None]) + lips * TONGUE_TINT * (lit_t[0] + lit_t[1] * front)[..., None] * tongue[..., None]
+    tongue_rgb = lips * TONGUE_TINT * (lit_t[0] + lit_t[1] * front)[..., None]
+    cav = cav * (1 - tongue[..., None]) + tongue_rgb * tongue[..., None]
     if lower_teeth > 0 and band >= 1:
         cav = _lower_teeth(cav, big, s, f.t_lo(s) - t, f.width, size, band, lower_teeth * band)
     if wide:  # a dropped jaw's upper teeth lie in the upper lip's shadow (disgust bares them to the light)
