@@ -52,8 +52,7 @@ class GeometricEngine:
             warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)
         with timer(t, "mouth"):
             teeth = mouth.shows_teeth(image, src)  # asked up to three times below: measured once
-            parted = (p.removed.get("AU12", 0.0) >= mouth.PARTED_SMILE[0] and p.lip_gap_before >= mouth.PARTED_SMILE[1]
-                      and not mouth.lip_between(image, src))
+            parted = mouth.parted_smile(image, src, p.removed.get("AU12", 0.0), p.lip_gap_before)
             if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted):
                 upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
                 m = mouth.render_interior(image, src, p.target, warped, region, iod,

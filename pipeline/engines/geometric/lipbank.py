@@ -140,8 +140,7 @@ def render(crop: np.ndarray, origin: np.ndarray, dst_lm: np.ndarray, mask: np.nd
     h, w = crop.shape[:2]
     where, covered = _exact(b.landmarks[i].astype(np.float64), dst_lm[:, :2].astype(np.float64), _lip_triangles(),
                             np.asarray(origin, np.float64), 1.0, w, h)
-    ex = cv2.remap(b.image(i), where[..., 0], where[..., 1], cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
+    ex = cv2.remap(b.image(i), where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
     # The person's colour: log-gain measured where their own lips are intact, spread smoothly
     # (normalised convolution) over the area the exemplar replaces; each lip on its own, as many
     # people's upper lip is darker than their lower one (and the exemplar's may be too: 099).

@@ -114,8 +114,6 @@ def _interior(src_img, src_lm, aspect: float, teeth: Callable[[], bool],
     return _relit(b, i, skin, _sclera(src_img, src_lm)), b.valid[i].astype(np.float32) / 255, float(b.noise[i]), float(b.aspect[i])
 
 
-
-
 # A dropped or stretched mouth's opening (fear, surprise): the inner lips' polygon, its facets
 # smoothed (Chaikin), grown a little into the lips (the wet inner lip rolls in: on the tune half the
 # warp left the photo's dark line between the lips as a red stitch along the lower lip, 139), and
@@ -179,12 +177,14 @@ def _lower_teeth(cav, big, s, up, width, size, band, rise) -> np.ndarray:
     return cav * (1 - a[..., None]) + LOWER_SHADE * low[..., :3] * a[..., None]
 
 
-def _incisal_edge(src_lm: np.ndarray, f: mouthbank.MouthFrame, s: np.ndarray, iod_px: float) -> np.ndarray:
-    """Where the upper incisors' edge lies (t in the target's mouth frame `f`, at each `s`): the
-    source's closed lips' meeting line, a smooth curve (a rigid row of teeth has no Cupid's bow),
-    INCISAL below it."""
+def _incisal_edge(src_lm: np.ndarray, f: mouthbank.MouthFrame, iod_px: float) -> np.ndarray:
+    """Where the upper incisors' edge lies: polynomial coefficients of t against s in the target's
+    mouth frame `f` (for `np.polyval`). The source's closed lips' meeting line, a smooth curve (a
+    rigid row of teeth has no Cupid's bow), INCISAL below it."""
     st = f.to_st((src_lm[_UPPER_INNER, :2].astype(np.float64) + src_lm[_LOWER_INNER, :2]) / 2)
-    return np.polyval(np.polyfit(st[:, 0], st[:, 1], 2), s) + INCISAL * iod_px
+    c = np.polyfit(st[:, 0], st[:, 1], 2)
+    c[-1] += INCISAL * iod_px
+    return c
 
 
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
@@ -247,11 +247,11 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     band = mouthbank.teeth_height(inner, valid, skin) * mouthbank.W * k  # upper-teeth band, target pixels
     rigid = wide and jaw_closed and not teeth()
     if rigid:
-        inc = _incisal_edge(src_lm, f, s, iod_px)
+        edge = _incisal_edge(src_lm, f, iod_px)
         # At least `upper_teeth` of the band shows at the middle: where the mesh put the closed
         # lips' line too high (025's lips, met from a false gap), the raised lip bared no teeth.
-        mid = np.array([f.width / 2])
-        inc = inc + max(0.0, float(f.t_up(mid)[0] + upper_teeth * band - _incisal_edge(src_lm, f, mid, iod_px)[0]))
+        mid = f.width / 2
+        inc = np.polyval(edge, s) + max(0.0, float(f.t_up(mid)) + upper_teeth * band - float(np.polyval(edge, mid)))
         row = band - (inc - t)  # the exemplar's teeth row: its band's lower edge on the incisal line
     else:
         row = depth + (1.0 - float(np.clip(upper_teeth, 0, 1))) * band
@@ -341,6 +341,14 @@ def lip_between(img: np.ndarray, lm: np.ndarray) -> bool:
     lips = _lip_colour(img, lm)
     red = float(np.median((px[:, 0] - px[:, 1]) / np.maximum(px[:, 0], 1.0)))
     return red >= LIP_BETWEEN * float(lips[0] - lips[1]) / max(float(lips[0]), 1.0)
+
+
+def parted_smile(img: np.ndarray, lm: np.ndarray, smile_removed: float, gap: float) -> bool:
+    """A smile taken away (`smile_removed`: the AU12 read on the photo and relaxed) from lips `gap`
+    apart (IOD, canonical) with no lip between them (PARTED_SMILE, `lip_between`)."""
+    return smile_removed >= PARTED_SMILE[0] and gap >= PARTED_SMILE[1] and not lip_between(img, lm)
+
+
 # The shaded meeting line where no bank lips reach (the corners): width and blur (IOD) and depth.
 # It was 0.012 / 0.004 / 0.4: a crisp grey dash beside the bank's soft line (013, 083, 105, 107
 # zoomed in). Tune half, real smiles -> neutral, ungated (ensemble / face-api / mini-Xception /
