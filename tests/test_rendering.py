@@ -59,6 +59,15 @@ def _poly_mask(shape, pts):
     return m > 0
 
 
+def _mouth_coords(shape, lm):
+    """Every pixel's place in the mouth frame of `lm` (`mouthbank.frame`): the frame, s (along the
+    mouth, 0 at the left corner) and t (down from the corner line), in pixels."""
+    f = mouthbank.frame(lm)
+    gy, gx = np.mgrid[0:shape[0], 0:shape[1]]
+    st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
+    return f, st[..., 0], st[..., 1]
+
+
 SHARED_ONLY = {"002"}  # photos the issue names that are not in tests/data
 
 
@@ -329,10 +338,7 @@ def test_a_dropped_jaw_shows_its_tongue(face_id):
     faint red floor. Now 0.64-0.66 on these photos, red ((R - G) / R over 0.4), the throat as dark."""
     rgb, src, dst, out = _edit(face_id, "neutral", "surprised")
     inner = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
-    f = mouthbank.frame(dst)
-    gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
-    st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
-    s, t = st[..., 0], st[..., 1]
+    f, s, t = _mouth_coords(out.shape[:2], dst)
     down = (t - f.t_up(s)) / np.maximum(f.t_lo(s) - f.t_up(s), 1.0)  # 0 at the upper lip, 1 at the lower
     middle = inner & (np.abs(s / f.width - 0.5) < 0.2)
     lips = float(mouth._lip_colour(rgb, src).mean())
@@ -736,16 +742,15 @@ def test_closed_smile_corners_keep_the_lips_grain(face_id):
     (median |high-pass|) by the meeting line in the corners, against the photo's own lips: 0.43 and
     0.33 before on these photos, 0.55 and 0.52 now."""
     rgb, src, dst, out = _edit(face_id, "happy", "neutral")
-    iod, f = _iod(src), mouthbank.frame(dst)
+    iod = _iod(src)
 
     def fine(img):
         lum = img.astype(np.float32).mean(-1)
         return np.abs(lum - cv2.blur(lum, (3, 3)))
 
-    gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
-    st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
-    u = st[..., 0] / f.width
-    near_line = np.abs(st[..., 1] - f.t_up(st[..., 0])) < 0.03 * iod
+    f, s, t = _mouth_coords(out.shape[:2], dst)
+    u = s / f.width
+    near_line = np.abs(t - f.t_up(s)) < 0.03 * iod
     corners = _poly_mask(out.shape[:2], dst[LIPS_OUTER]) & ((u < 0.12) | (u > 0.88)) & (u > 0) & (u < 1) & near_line
     assert corners.sum() > 100
     ratio = float(np.median(fine(out)[corners])) / float(np.median(fine(rgb)[_poly_mask(rgb.shape[:2], src[LIPS_OUTER])]))
@@ -760,11 +765,10 @@ def test_a_parted_smile_with_shadowed_teeth_closes_onto_lips():
     the lips) 8% -> 0%, fine detail 0.076 -> 0.057 of the lips' brightness."""
     rgb, src, dst, out = _edit("021", "happy", "neutral")
     assert not mouth.teeth_showing(rgb, src) and not mouth.lip_between(rgb, src)
-    iod, f = _iod(src), mouthbank.frame(dst)
-    gy, gx = np.mgrid[0:out.shape[0], 0:out.shape[1]]
-    st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
-    u = st[..., 0] / f.width
-    line = (np.abs(st[..., 1] - f.t_up(st[..., 0])) < 0.02 * iod) & (u > 0.15) & (u < 0.85)
+    iod = _iod(src)
+    f, s, t = _mouth_coords(out.shape[:2], dst)
+    u = s / f.width
+    line = (np.abs(t - f.t_up(s)) < 0.02 * iod) & (u > 0.15) & (u < 0.85)
     lum = out.astype(np.float32).mean(-1)
     lips = float(mouth._lip_colour(rgb, src).mean())
     assert (lum[line] < 0.6 * lips).mean() < 0.03
