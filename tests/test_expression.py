@@ -29,6 +29,26 @@ def test_anger_lowers_and_draws_the_brows_together_glares_and_presses_the_lips(l
     assert a["corner_lift"] < b["corner_lift"]
 
 
+@pytest.mark.parametrize("person", ["001", "025"])
+def test_a_mouth_that_folds_does_not_hold_the_brows_back(landmarks, person, monkeypatch):
+    """A smile closed and pressed into anger folds the skin at the mouth before the recipe's full
+    strength; the whole recipe was scaled back with it (001, 025: to 0.75 of it), brows too. Now
+    the brows and lids go on to the request on their own (they fold nowhere near the mouth), the
+    face stays fold-free, and the brows come down further (001 0.203 -> 0.246 IOD, 025 0.130 ->
+    0.179)."""
+    lm = landmarks[person, "happy"]
+    p = ex.plan(lm, "angry", 1.0)
+    assert p.applied["AU4"] >= 0.99 * ex.RECIPES["angry"]["AU4"]
+    assert p.applied["AU24"] < 0.9 * ex.RECIPES["angry"]["AU24"]  # the mouth still gives way
+    pose = ex.pose_of(lm)
+    c = pose.to_canonical(lm.astype(float))
+    assert ex.fold_free(c, pose.to_canonical(p.target.astype(float)) - c)
+    monkeypatch.setattr(ex, "UPPER_FACE", ())  # everything scaled back together, as before
+    drop = {k: ex.measures(lm)["inner_brow_height"] - ex.measures(q.target)["inner_brow_height"]
+            for k, q in (("split", p), ("together", ex.plan(lm, "angry", 1.0)))}
+    assert drop["split"] > 1.15 * drop["together"], drop
+
+
 @pytest.mark.parametrize("person", PEOPLE)
 def test_fear_raises_the_inner_brows_while_drawing_them_together_with_a_stretched_opening(landmarks, person):
     b, a = _change(landmarks[person, "neutral"], "fearful")

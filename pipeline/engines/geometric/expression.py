@@ -473,6 +473,7 @@ class Plan:
 
 
 OPENING = ("AU25", "AU26", "AU27")  # the AUs that part the lips and show teeth
+UPPER_FACE = ("AU1", "AU2", "AU4", "AU5", "AU7", "AU43")  # brows and lids: apart from the mouth's skin
 
 
 def recipe(emotion: str, teeth: bool = True) -> dict[str, float]:
@@ -538,13 +539,17 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
     # The recipe acts on the face at rest: on a smile's open mouth the lip press (23/24) pulled
     # towards the old line between the lips, on top of the closing, and folded the corners.
     g_rest = Geometry(c + d) if d.any() else g
-    d_recipe = displacement(g_rest, recipe(emotion, teeth))
+    rec = recipe(emotion, teeth)
+    upper = {k: v for k, v in rec.items() if k in UPPER_FACE}
+    d_upper = displacement(g_rest, upper)
+    d_lower = displacement(g_rest, {k: v for k, v in rec.items() if k not in UPPER_FACE})
     d_aus = displacement(g_rest, aus or {})
 
-    def at(t: float) -> np.ndarray:
+    def at(t: float, t_up: float | None = None) -> np.ndarray:
         # Relaxing scales with intensity up to 0.5, then stays full: a half-strength edit still
         # starts from rest, and intensity 0 is the identity.
-        return d * min(1.0, t / 0.5) + t * d_recipe + d_aus
+        t_up = t if t_up is None else t_up
+        return d * min(1.0, max(t, t_up) / 0.5) + t * d_lower + t_up * d_upper + d_aus
 
     # Never fold the face. A request beyond what the face takes without a mesh triangle collapsing
     # gets the strongest fold-free intensity, found on a grid that does not depend on the request,
@@ -554,8 +559,14 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
         d = d_full
     elif fold_free(c, at(0.0)):
         lo = _largest_fold_free(c, at, INTENSITY_MAX, 14)
-        d = at(min(lo, intensity))
-        weights = {k: v * lo for k, v in recipe(emotion, teeth).items()}
+        # Where only the mouth folds (a smile closed and pressed into anger), the brows and eyes
+        # need not give way with it: they go on up to the request or their own limit, but not past
+        # the recipe's full face (1): beyond it, brows and eyes grown alone read as another emotion
+        # (025's fear as surprise: the gate's p(fear) 0.79 at 1.0, 0.47 at 1.5).
+        cap = max(lo, 1.0)
+        hi = lo + _largest_fold_free(c, lambda t: at(lo, lo + t), cap - lo, 14) if upper and cap > lo else lo
+        d = at(min(lo, intensity), min(hi, intensity))
+        weights = {k: v * min(hi if k in upper else lo, intensity) for k, v in rec.items()}
         for k, v in (aus or {}).items():
             weights[k] = weights.get(k, 0.0) + v
     else:  # the user's own AUs fold the face: scale everything back
