@@ -17,6 +17,7 @@ import numpy as np
 
 from ...mesh import EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
 from . import lipbank, mouthbank
+from .shading import crease_fill
 from .warp import Region, nonzero_box
 
 TEETH_AREA = 0.0036  # enamel-like pixels / IOD^2 in the source opening that also means "real teeth"
@@ -187,6 +188,25 @@ def _incisal_edge(src_lm: np.ndarray, f: mouthbank.MouthFrame, iod_px: float) ->
     return c
 
 
+# Opened wide, the closed lips' dark meeting line is stretched by the warp along the opening's
+# edge, just outside what the cavity covers: a dark outline round the hole. In a ring RIM_FILL of
+# the mouth's width outside it, thin dark lines are filled (`shading.crease_fill`).
+RIM_FILL = 0.06
+
+
+def _fill_rim(warped: np.ndarray, alpha: np.ndarray, width: float, iod_px: float) -> None:
+    r = max(1, round(RIM_FILL * width))
+    h, w = alpha.shape
+    y0, y1, x0, x1 = nonzero_box(alpha)
+    y0, x0, y1, x1 = max(y0 - r, 0), max(x0 - r, 0), min(y1 + r, h), min(x1 + r, w)
+    inside = (alpha[y0:y1, x0:x1] > 0.5).astype(np.uint8)
+    ring = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) - inside
+    ring = cv2.GaussianBlur(ring.astype(np.float32), (0, 0), max(0.7, r / 3))
+    sub = warped[y0:y1, x0:x1]
+    img = sub.astype(np.float32)
+    sub[:] = np.clip(img + crease_fill(img, iod_px) * ring[..., None] + 0.5, 0, 255).astype(np.uint8)
+
+
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
                     upper_teeth: float = 1.0, lower_teeth: float = 0.0,
@@ -224,6 +244,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), (0, 0), max(0.7, g / 2)))
     if alpha.max() <= 0:
         return None
+    if wide:
+        _fill_rim(warped, alpha, f.width, iod_px)
     y0, y1, x0, x1 = nonzero_box(alpha)
     gx, gy = np.meshgrid(np.arange(x0, x1) + region.x0, np.arange(y0, y1) + region.y0)
     st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))

@@ -229,7 +229,7 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
         gain = cv2.resize(gain, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         where = cv2.resize(where, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
     flat = sub * gain
-    flat += _crease_fill(flat, iod) * where[..., None]
+    flat += crease_fill(flat, iod) * where[..., None]
     touched = np.zeros((h, w), bool)
     touched[y0:y1, x0:x1] = np.abs(flat - sub).max(-1) > 0.5
     if not touched.any():
@@ -246,7 +246,7 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
 CREASE_SIZE, CREASE_DEEP = 0.06, 3.0
 
 
-def _crease_fill(img: np.ndarray, iod: float) -> np.ndarray:
+def crease_fill(img: np.ndarray, iod: float) -> np.ndarray:
     """What fills the thin dark lines of `img` (float RGB, full resolution): add it to remove them."""
     k = max(3, int(round(CREASE_SIZE * iod)) | 1)
     u8 = np.clip(img + 0.5, 0, 255).astype(np.uint8)  # uint8 morphology is several times faster
