@@ -89,11 +89,14 @@ def _iod(lm: np.ndarray) -> float:
 
 
 def contempt_score(before: np.ndarray, after: np.ndarray, face: Face) -> float:
-    """How much more the subject's left corner (image right) rose than the right one, in IOD."""
+    """How much more the subject's left corner (image right) rose than the right one, in IOD. The
+    difference, not the one corner's rise: from a smiling photo both corners come down with the
+    smile taken away, one less (a smirk), and counting any motion of the other corner against it
+    rejected 25 of 34 such smirks on the tune half that plainly were one."""
     from .motion import observed_motion
 
     left, right = observed_motion(before, after, face.landmarks[[61, 291]], face.box)
-    return float((-right[1] - abs(left[1])) / _iod(face.landmarks))
+    return float((left[1] - right[1]) / _iod(face.landmarks))
 
 
 def lingering(probs: dict[str, float]) -> str | None:

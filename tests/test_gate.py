@@ -40,6 +40,18 @@ def test_a_good_edit_is_accepted_with_scores(face001):
     assert f.attempts == 1 and f.intensity == 1.0 and f.advice is None
 
 
+@pytest.mark.parametrize("person", ["001", "021"])
+def test_a_smirk_from_a_smiling_photo_passes_the_contempt_check(person):
+    """From a smile, the smirk lowers both corners (the smile goes), one far less: the check reads
+    the difference (001: 0.128 IOD, 021: 0.151), where it read the other corner's fall against it
+    (-0.141, -0.126: rejected). Taking a smile away evenly is no smirk."""
+    rgb, faces = detect(london(person, "happy"))
+    smirk = edit(rgb, "contempt", 1.0, detections=faces, gate=False).image
+    assert gate.contempt_score(rgb, smirk, faces[0]) >= 2 * gate.CONTEMPT_MIN
+    relaxed = edit(rgb, "neutral", 1.0, detections=faces, gate=False).image
+    assert abs(gate.contempt_score(rgb, relaxed, faces[0])) < gate.CONTEMPT_MIN
+
+
 def test_the_caller_can_ask_for_the_ungated_result(face001):
     rgb, faces = face001
     res = edit(rgb, "happy", 1.0, detections=faces, gate=False)
