@@ -691,6 +691,21 @@ def test_full_closed_lips_are_not_squeezed(emotion):
     assert mouth.meet_closed_lips(rgb1, face1.landmarks) is face1.landmarks
 
 
+def test_a_smirk_from_a_broad_smile_closes_over_the_teeth():
+    """Contempt parts no lip, but its raised corner left 025's broad smile 0.042 IOD apart, just
+    past where an opening counts as closed: the teeth stayed between the lips as a white dashed
+    line (530 enamel-like pixels inside the lips). A target that parts no lip closes up to twice
+    that gap: as few are left as when the smile is taken away altogether (124 and 126)."""
+    rgb, face = _photo("025", "happy")
+    counts = {}
+    for emotion in ("contempt", "neutral"):
+        r = edit(rgb, emotion, 1.0, detections=[face], gate=False)
+        after = r.faces[0].landmarks_after
+        assert not mouth.teeth_showing(r.image, after), emotion
+        counts[emotion] = mouth._enamel(r.image[_poly_mask(rgb.shape[:2], after[LIPS_OUTER])], rgb, face.landmarks).sum()
+    assert counts["contempt"] < 1.5 * counts["neutral"], counts
+
+
 def test_teeth_in_warm_light_are_seen_and_closed(t1_path):
     """insightface's t1.jpg (warm, saturated, small faces): the two laughing faces' teeth are as
     orange as the skin, so the grey-enamel rule missed them and a smile taken away left teeth

@@ -211,7 +211,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
                     upper_teeth: float = 1.0, lower_teeth: float = 0.0,
                     teeth: Callable[[], bool] | None = None, jaw_closed: bool = False,
-                    parted_smile: bool = False) -> np.ndarray | None:
+                    parted_smile: bool = False, lips_meet: bool = False) -> np.ndarray | None:
     """Fill the destination opening in `warped` (the region's pixels, uint8 RGB, in place): a real
     interior (the person's own teeth, or a bank exemplar relit and re-grained to the photo) placed
     at the mouth's scale under the upper lip, a cavity darkening with depth below it; or, when a
@@ -228,7 +228,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     f = mouthbank.frame(dst_lm)
     gap = float((dst_lm[14, :2] - dst_lm[13, :2]) @ f.n) / max(iod_px, 1.0)  # < 0: lips pressed
     was = float((src_lm[14, :2] - src_lm[13, :2]) @ mouthbank.frame(src_lm).n) / max(iod_px, 1.0)
-    if closing(src_img, src_lm, was, gap, teeth, parted_smile):
+    if closing(src_img, src_lm, was, gap, teeth, parted_smile, lips_meet):
         return _close_lips(warped, dst_lm, region, src_img, src_lm, iod_px)
     poly = dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
     wide = upper_teeth < 1  # a dropped or stretched mouth, not a smile
@@ -499,10 +499,11 @@ def shows_teeth(img: np.ndarray, lm: np.ndarray) -> Callable[[], bool]:
 
 
 def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
-                   teeth: Callable[[], bool] | None = None, parted_smile: bool = False) -> bool:
+                   teeth: Callable[[], bool] | None = None, parted_smile: bool = False,
+                   lips_meet: bool = False) -> bool:
     """Paint the opening when the lips open further than they were (stretching what was between
     them would stretch the teeth), or close from a smile that shows teeth (so none are left)."""
-    return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap, teeth, parted_smile)
+    return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap, teeth, parted_smile, lips_meet)
 
 
 # Inner-lip points of each lip matched across the mouth (corners 78/308 excluded): upper 191 faces
@@ -540,11 +541,15 @@ def _met_halfway(lm: np.ndarray) -> np.ndarray:
 
 
 def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
-            teeth: Callable[[], bool] | None = None, parted_smile: bool = False) -> bool:
+            teeth: Callable[[], bool] | None = None, parted_smile: bool = False,
+            lips_meet: bool = False) -> bool:
     """Whether the target closes the mouth over what was between the lips: parted lips (or
     teeth) that end up (nearly) together. parted_smile: a smile taken away from lips that were
-    apart (whatever shows between them: teeth in deep shadow are neither enamel-like nor dark)."""
-    if dst_gap >= CLOSED_GAP:
+    apart (whatever shows between them: teeth in deep shadow are neither enamel-like nor dark).
+    lips_meet: the target parts no lip (no AU25-27, no raised upper lip), so an opening up to
+    twice CLOSED_GAP is still a closed mouth (025's broad smile made a smirk: its lips closed to
+    0.042 IOD, and the teeth between them stayed as a white dashed line)."""
+    if dst_gap >= (2 * CLOSED_GAP if lips_meet else CLOSED_GAP):
         return False
     return (parted_smile or (teeth or shows_teeth(img, src_lm))()
             or (src_gap > max(dst_gap, 0.0) + 0.03 and _dark_opening(img, src_lm)))
