@@ -706,6 +706,22 @@ def test_a_smirk_from_a_broad_smile_closes_over_the_teeth():
     assert counts["contempt"] < 1.5 * counts["neutral"], counts
 
 
+def test_teeth_in_a_dim_photo_are_as_bright_as_real_teeth_are_against_the_eye_whites():
+    """lisa2.jpg is a dim selfie of light skin (skin grey 69, eye whites 42): scaled by the skin
+    alone it took a darker-skinned, studio-lit exemplar at that exemplar's brightness, and the
+    teeth glowed at 3.4 times the eye whites (real London smiles: 1.09-1.90 times the eye whites of
+    the same person's neutral photo). They are kept in that range now."""
+    from pathlib import Path
+
+    rgb, faces = detect(Path(__file__).parent / "data" / "lisa" / "lisa2.jpg")
+    r = edit(rgb, "happy", 1.0, detections=faces, gate=False)
+    after = r.faces[0].landmarks_after
+    inside = _poly_mask(rgb.shape[:2], after[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    teeth = np.percentile(r.image[inside].astype(np.float32).mean(-1), 90)
+    sclera = mouth._sclera(rgb, faces[0].landmarks)
+    assert 1.0 * sclera <= teeth <= 2.0 * sclera, (teeth, sclera)
+
+
 def test_teeth_in_warm_light_are_seen_and_closed(t1_path):
     """insightface's t1.jpg (warm, saturated, small faces): the two laughing faces' teeth are as
     orange as the skin, so the grey-enamel rule missed them and a smile taken away left teeth
