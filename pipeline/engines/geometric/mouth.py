@@ -197,7 +197,8 @@ def _incisal_edge(src_lm: np.ndarray, f: mouthbank.MouthFrame, iod_px: float) ->
 
 # Opened wide, the closed lips' dark meeting line is stretched by the warp along the opening's
 # edge, just outside what the cavity covers: a dark outline round the hole. In a ring RIM_FILL of
-# the mouth's width outside it, thin dark lines are filled (`shading.crease_fill`).
+# the mouth's width outside it, thin dark marks are filled (`shading.crease_fill`; the ring is the
+# line's shape, so its broken pieces go too).
 RIM_FILL = 0.06
 
 
@@ -211,7 +212,7 @@ def _fill_rim(warped: np.ndarray, alpha: np.ndarray, width: float, iod_px: float
     ring = cv2.GaussianBlur(ring.astype(np.float32), (0, 0), max(0.7, r / 3))
     sub = warped[y0:y1, x0:x1]
     img = sub.astype(np.float32)
-    sub[:] = np.clip(img + crease_fill(img, iod_px) * ring[..., None] + 0.5, 0, 255).astype(np.uint8)
+    sub[:] = np.clip(img + crease_fill(img, iod_px, lines_only=False) * ring[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,

@@ -241,13 +241,16 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
 # A smile's creases (the lines that bracket the corners, the nasolabial crease's floor) are a few
 # pixels wide: finer than the shading the gain above replaces, they stayed as thin dark lines
 # (086's corner brackets, 064's folds). They are what a morphological closing (CREASE_SIZE of the
-# IOD across) fills and that is darker than CREASE_DEEP grey levels (full from twice that): pores
-# and freckles are smaller and fainter, so the skin's texture stays.
-CREASE_SIZE, CREASE_DEEP = 0.06, 3.0
+# IOD across) fills and that is darker than CREASE_DEEP grey levels (full from twice that), and
+# only as lines: a run twice that deep at least CREASE_LONG of the IOD long and CREASE_THIN times
+# longer (squared) than its area (a line's length over its width). Moles, freckles, pores and
+# stubble are dark too but short or round; filling every dark spot took 036's stubble and spots.
+CREASE_SIZE, CREASE_DEEP, CREASE_LONG, CREASE_THIN = 0.06, 3.0, 0.06, 5.0
 
 
-def crease_fill(img: np.ndarray, iod: float) -> np.ndarray:
-    """What fills the thin dark lines of `img` (float RGB, full resolution): add it to remove them."""
+def crease_fill(img: np.ndarray, iod: float, lines_only: bool = True) -> np.ndarray:
+    """What fills the thin dark lines of `img` (float RGB, full resolution): add it to remove them.
+    lines_only=False fills every thin dark mark (where the zone itself is a line)."""
     k = max(3, int(round(CREASE_SIZE * iod)) | 1)
     u8 = np.clip(img + 0.5, 0, 255).astype(np.uint8)  # uint8 morphology is several times faster
     close = cv2.morphologyEx(u8, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -256,7 +259,16 @@ def crease_fill(img: np.ndarray, iod: float) -> np.ndarray:
     # between it and the mean around the crease is the skin's own level.
     mean = cv2.GaussianBlur(img, (0, 0), k / 3)
     fill = np.maximum(0.5 * (close + np.minimum(close, mean)) - img, 0)
-    return fill * np.clip(fill.mean(-1, keepdims=True) / CREASE_DEEP - 1, 0, 1)
+    deep = fill.mean(-1)
+    if not lines_only:
+        return fill * np.clip(deep / CREASE_DEEP - 1, 0, 1)[..., None]
+    n, lab, st, _ = cv2.connectedComponentsWithStats((deep > 2 * CREASE_DEEP).astype(np.uint8), connectivity=4)
+    length = np.hypot(st[:, 2], st[:, 3]).astype(np.float64)
+    line = (length >= CREASE_LONG * iod) & (length ** 2 >= CREASE_THIN * np.maximum(st[:, 4], 1))
+    line[0] = False  # the background
+    # The line's soft edges (between one and two CREASE_DEEP) go with it.
+    near = cv2.dilate(line[lab].astype(np.uint8), np.ones((5, 5), np.uint8))
+    return fill * (np.clip(deep / CREASE_DEEP - 1, 0, 1) * near)[..., None]
 
 
 def _contrast_gain(rgb: np.ndarray, p: np.ndarray, region: Region) -> float:
