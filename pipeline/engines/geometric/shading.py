@@ -223,8 +223,8 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
     # The correction itself is smooth: followed at FLAT_FINE it drew its own edge where a brightened
     # crease met a darkened bulge on small, compressed faces (t1.jpg).
     ratio = cv2.GaussianBlur(np.clip(around / np.maximum(fine, 1.0), 1 / FLAT_DARK, FLAT_MAX), (0, 0), FLAT_SMOOTH * wi)
-    gain = 1 + (ratio - 1) * (zone * min(k, 1.0))[..., None]
     where = zone * min(k, 1.0)
+    gain = 1 + (ratio - 1) * where[..., None]
     if sc < 1:
         gain = cv2.resize(gain, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
         where = cv2.resize(where, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
@@ -266,8 +266,9 @@ def crease_fill(img: np.ndarray, iod: float, lines_only: bool = True) -> np.ndar
     length = np.hypot(st[:, 2], st[:, 3]).astype(np.float64)
     line = (length >= CREASE_LONG * iod) & (length ** 2 >= CREASE_THIN * np.maximum(st[:, 4], 1))
     line[0] = False  # the background
-    # The line's soft edges (between one and two CREASE_DEEP) go with it.
-    near = cv2.dilate(line[lab].astype(np.uint8), np.ones((5, 5), np.uint8))
+    # The line's soft edges (between one and two CREASE_DEEP) go with it: 0.04 of the IOD round it.
+    e = max(3, int(round(0.04 * iod)) | 1)
+    near = cv2.dilate(line[lab].astype(np.uint8), np.ones((e, e), np.uint8))
     return fill * (np.clip(deep / CREASE_DEEP - 1, 0, 1) * near)[..., None]
 
 
