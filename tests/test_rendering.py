@@ -750,6 +750,29 @@ def test_teeth_in_a_dim_photo_are_as_bright_as_real_teeth_are_against_the_eye_wh
     assert 1.0 * sclera <= teeth <= 2.0 * sclera, (teeth, sclera)
 
 
+def test_a_smile_parted_on_a_dark_slit_closes_onto_its_own_lips(monkeypatch):
+    """122 smiles with closed teeth hidden and a dark slit between the lips, lip beside it; taken
+    away by the warp alone the slit became a thick, jagged dark band between the lips (488 pixels
+    darker than 0.6 of the lips inside them). It closes onto the person's own lips now (15), and
+    the inpainting stays near the slit: the lips' own edges are kept."""
+    rgb, face = _photo("122", "happy")
+    lips = mouth._lip_colour(rgb, face.landmarks).mean()
+
+    def dark(r):
+        after = r.faces[0].landmarks_after
+        inside = _poly_mask(rgb.shape[:2], after[LIPS_OUTER])
+        return int((r.image.astype(np.float32).mean(-1)[inside] < 0.6 * lips).sum())
+
+    closed = edit(rgb, "neutral", 1.0, detections=[face], gate=False)
+    monkeypatch.setattr(mouth, "dark_slit", lambda *a: False)
+    warped = edit(rgb, "neutral", 1.0, detections=[face], gate=False)
+    assert dark(closed) < 0.1 * dark(warped), (dark(closed), dark(warped))
+    # Only the lips' middle band was inpainted: their outline above and below is the warp's.
+    after = closed.faces[0].landmarks_after
+    top = np.round(after[[0, 37, 267], :2]).astype(int)
+    assert np.abs(closed.image[top[:, 1], top[:, 0]].astype(int) - warped.image[top[:, 1], top[:, 0]]).max() <= 2
+
+
 def test_teeth_in_warm_light_are_seen_and_closed(t1_path):
     """insightface's t1.jpg (warm, saturated, small faces): the two laughing faces' teeth are as
     orange as the skin, so the grey-enamel rule missed them and a smile taken away left teeth

@@ -219,7 +219,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
                     upper_teeth: float = 1.0, lower_teeth: float = 0.0,
                     teeth: Callable[[], bool] | None = None, jaw_closed: bool = False,
-                    parted_smile: bool = False, lips_meet: bool = False) -> np.ndarray | None:
+                    parted_smile: bool = False, lips_meet: bool = False, lip_bank: bool = True) -> np.ndarray | None:
     """Fill the destination opening in `warped` (the region's pixels, uint8 RGB, in place): a real
     interior (the person's own teeth, or a bank exemplar relit and re-grained to the photo) placed
     at the mouth's scale under the upper lip, a cavity darkening with depth below it; or, when a
@@ -231,13 +231,14 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     teeth: the source's `shows_teeth`, when the caller already made it. jaw_closed: the opening
     is the lips' alone (no jaw drop): over closed lips, the upper teeth stay where the skull holds
     them (`_incisal_edge`) instead of following the upper lip. parted_smile: see `closing`.
+    lip_bank=False closes onto the person's own lips alone (`dark_slit`).
     Returns the painted alpha (float32, region-sized) or None."""
     teeth = teeth or shows_teeth(src_img, src_lm)
     f = mouthbank.frame(dst_lm)
     gap = float((dst_lm[14, :2] - dst_lm[13, :2]) @ f.n) / max(iod_px, 1.0)  # < 0: lips pressed
     was = float((src_lm[14, :2] - src_lm[13, :2]) @ mouthbank.frame(src_lm).n) / max(iod_px, 1.0)
     if closing(src_img, src_lm, was, gap, teeth, parted_smile, lips_meet):
-        return _close_lips(warped, dst_lm, region, src_img, src_lm, iod_px)
+        return _close_lips(warped, dst_lm, region, src_img, src_lm, iod_px, lip_bank)
     poly = dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2]
     wide = upper_teeth < 1  # a dropped or stretched mouth, not a smile
     if wide:
@@ -361,6 +362,7 @@ PARTED_SMILE = (0.35, 0.035)
 # the tune half's four parted smiles without detected teeth: 021's shadowed teeth 1.2, lip between
 # 042 1.21, 086 1.47, 043 1.5 (closed onto bank lips, 086 got a dark slit across its lips).
 LIP_BETWEEN = 1.35
+DARK_SLIT = 0.015  # IOD: a removed smile's lips at least this far apart on a dark slit (`dark_slit`)
 
 
 def lip_between(img: np.ndarray, lm: np.ndarray) -> bool:
@@ -371,6 +373,16 @@ def lip_between(img: np.ndarray, lm: np.ndarray) -> bool:
     lips = _lip_colour(img, lm)
     red = float(np.median((px[:, 0] - px[:, 1]) / np.maximum(px[:, 0], 1.0)))
     return red >= LIP_BETWEEN * float(lips[0] - lips[1]) / max(float(lips[0]), 1.0)
+
+
+def dark_slit(img: np.ndarray, lm: np.ndarray, smile_removed: float, gap: float) -> bool:
+    """A smile taken away from lips parted on a dark slit with lip beside it (122: 0.026 IOD apart),
+    which `parted_smile` leaves to the warp: the slit, squeezed with the smile's corners, became a
+    thick, jagged dark band between the lips. It is closed like a parted smile, but onto the
+    person's own lips (inpainted, the meeting line shaded in): the bank's lips over pale lips
+    brought bright specks and a pale patch."""
+    return (smile_removed >= PARTED_SMILE[0] and gap >= DARK_SLIT and lip_between(img, lm)
+            and _dark_opening(img, lm))
 
 
 def parted_smile(img: np.ndarray, lm: np.ndarray, smile_removed: float, gap: float) -> bool:
@@ -386,7 +398,8 @@ def parted_smile(img: np.ndarray, lm: np.ndarray, smile_removed: float, gap: flo
 CORNER_LINE = (0.02, 0.01, 0.35)
 
 
-def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) -> np.ndarray | None:
+def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float,
+                bank: bool = True) -> np.ndarray | None:
     """A smile with teeth closed (in place in `warped`): the sliver between the lips and any
     enamel-like or dark pixel left on them (the landmarker's inner lip edges can lie a pixel or two
     off the teeth) are inpainted from the lips around them; then real closed lips (`lipbank`: a
@@ -414,6 +427,11 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     # The sliver a pixel or so wider: on small or warm-lit faces not every tooth pixel reads as enamel.
     k = 2 * max(1, round(0.015 * iod_px)) + 1
     gap = cv2.dilate(gap, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    if not bank:
+        # No teeth were there, only a dark slit: what is dark away from it is the lips' own edge
+        # (pale lips' borders read as dark), and inpainting it cut a block out of 122's upper lip.
+        near = cv2.dilate(gap, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * k + 1, 2 * k + 1)))
+        hole &= near[y0:y1, x0:x1] > 0
     m = cv2.dilate((hole | (gap[y0:y1, x0:x1] > 0)).astype(np.uint8), np.ones((3, 3), np.uint8))
     crop[:] = cv2.inpaint(np.ascontiguousarray(crop), m, 3, cv2.INPAINT_TELEA)
     # Inpainting is smooth: the lips' own grain goes back in, or the filled corners read as flat
@@ -428,7 +446,8 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float) 
     mid = (dst_lm[LIPS_INNER_LOWER, :2] + dst_lm[LIPS_INNER_UPPER[::-1], :2]) / 2 - off - [x0, y0]
     mid = np.round(_chaikin(mid, 3, closed=False) * 16).astype(np.int32)
     a = lipbank.close(crop, np.array([region.x0 + x0, region.y0 + y0], np.float64), _met_halfway(dst_lm),
-                      outer > 0, m > 0, (outer > 0) & ~odd, mid, iod_px, lips, mouthbank.skin_colour(src_img, src_lm))
+                      outer > 0, m > 0, (outer > 0) & ~odd, mid, iod_px, lips,
+                      mouthbank.skin_colour(src_img, src_lm)) if bank else None
     # The meeting line is shaded in where no real lips were put: everywhere without the bank, at
     # the thin corners (beyond the band's reach) with it.
     line = np.zeros(crop.shape[:2], np.float32)
