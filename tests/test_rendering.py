@@ -773,6 +773,41 @@ def test_a_smile_parted_on_a_dark_slit_closes_onto_its_own_lips(monkeypatch):
     assert np.abs(closed.image[top[:, 1], top[:, 0]].astype(int) - warped.image[top[:, 1], top[:, 0]]).max() <= 2
 
 
+@pytest.mark.parametrize("person", ["001", "021", "064"])
+def test_softness_reads_how_blurred_the_photo_is(person):
+    """`shading.softness`: a sharp London portrait reads (almost) no extra blur; the same photo
+    blurred by 1 px reads about 1 px, by 2 px more (001: 0, 0.93, 2.0)."""
+    from pipeline.engines.geometric import shading
+
+    rgb, face = _photo(person, "neutral")
+    region = warp.region_for(face.landmarks, rgb.shape[:2])
+    soft = [shading.softness((cv2.GaussianBlur(rgb, (0, 0), s) if s else rgb)[region.slices], face.landmarks, region)
+            for s in (0, 1.0, 2.0)]
+    assert soft[0] < 0.3 and 0.6 < soft[1] < 1.4 and soft[2] > soft[1] + 0.3, soft
+
+
+def test_drawn_folds_are_no_sharper_than_the_photo(t1_path, monkeypatch):
+    """t1.jpg's faces are small and soft (softness 0.8-1.2 px); sadness's forehead lines drawn at a
+    sharp portrait's blur were crisper than anything else in the photo, pencil lines. On the middle
+    man's forehead they added 0.21 grey levels of fine detail (|pixel - 1 px blur|); drawn as soft
+    as the photo, almost none (0.02)."""
+    from pipeline.engines.geometric import shading
+
+    rgb, faces = detect(t1_path)
+    face = sorted(faces, key=lambda f: f.box[0])[2]
+    pts = face.landmarks[[10, 67, 297, 109, 338, 151, 9, 66, 296, 105, 334], :2]
+    (x0, y0), (x1, y1) = np.floor(pts.min(0)).astype(int), np.ceil(pts.max(0)).astype(int)
+
+    def fine(img):
+        g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)[y0:y1, x0:x1]
+        return float(np.abs(g - cv2.GaussianBlur(g, (0, 0), 1.0)).mean())
+
+    soft = fine(edit(rgb, "sad", 1.0, detections=[face], gate=False).image) - fine(rgb)
+    monkeypatch.setattr(shading, "softness", lambda *a: 0.0)
+    sharp = fine(edit(rgb, "sad", 1.0, detections=[face], gate=False).image) - fine(rgb)
+    assert sharp > 0.1 and soft < 0.5 * sharp, (soft, sharp)
+
+
 def test_teeth_in_warm_light_are_seen_and_closed(t1_path):
     """insightface's t1.jpg (warm, saturated, small faces): the two laughing faces' teeth are as
     orange as the skin, so the grey-enamel rule missed them and a smile taken away left teeth

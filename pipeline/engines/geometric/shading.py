@@ -59,7 +59,8 @@ class _Canvas:
     shading is drawn and blurred small and its gain upsampled, so the cost does not grow with the
     square of the face size (blur cost ~ area x sigma)."""
 
-    def __init__(self, shape, region: Region, iod: float):
+    def __init__(self, shape, region: Region, iod: float, soft: float = 0.0):
+        self.soft = soft  # the photo's own blur beyond a sharp portrait's (image pixels, `softness`)
         self.scale = min(1.0, WORK_IOD / iod)
         self.full = shape
         small = (max(1, int(np.ceil(shape[0] * self.scale))), max(1, int(np.ceil(shape[1] * self.scale))))
@@ -97,7 +98,7 @@ class _Canvas:
         box = nonzero_box(self.dark + self.light)
         if box is None:
             return None
-        k = FOLD_BLUR * self.iod
+        k = float(np.hypot(FOLD_BLUR * self.iod, self.soft * self.scale))
         pad = int(3 * k * 1.3) + 2
         h, w = self.dark.shape
         y0, y1 = max(box[0] - pad, 0), min(box[1] + pad, h)
@@ -272,6 +273,37 @@ def crease_fill(img: np.ndarray, iod: float, lines_only: bool = True) -> np.ndar
     return fill * (np.clip(deep / CREASE_DEEP - 1, 0, 1) * near)[..., None]
 
 
+# How soft the photo is, from its skin's own detail: blurring skin by SOFT_PROBE px keeps this
+# share of its gradient energy, and the sharper the photo the less it keeps. SOFT_TABLE maps the
+# blur that share implies (a white-texture model: probe * sqrt(q / (1 - q)), q its root) to the
+# blur added to a sharp portrait: the London tune half blurred by 0, 0.5, 1, 1.5 and 2 px read
+# (medians) 1.34, 1.57, 2.45, 3.33 and 4.14. Drawn folds get that much more blur: on t1.jpg's soft,
+# small faces (2.1-2.7: 0.8-1.1 px more) forehead lines were crisper than anything else in the
+# photo, pencil lines; the London and phone photos read 1.0-1.8 (at most ~0.5 px more).
+SOFT_PROBE = 1.5
+SOFT_TABLE = ((1.34, 1.57, 2.45, 3.33, 4.14), (0.0, 0.5, 1.0, 1.5, 2.0))
+
+
+def softness(rgb: np.ndarray, lm: np.ndarray, region: Region) -> float:
+    """The photo's blur beyond a sharp portrait's, in image pixels, read on patches of the skin
+    (SKIN_AT) of `rgb` (the region's pixels); 0 where no patch is in it."""
+    h, w = rgb.shape[:2]
+    r = max(4, int(0.08 * float(np.hypot(*(lm[263, :2] - lm[33, :2])))))
+    kept = []
+    for x, y in np.round(lm[SKIN_AT, :2] - [region.x0, region.y0]).astype(int):
+        patch = rgb[max(y - r, 0):min(y + r, h), max(x - r, 0):min(x + r, w)]
+        if min(patch.shape[:2]) < 8:
+            continue
+        g = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        e = [float((cv2.Sobel(im, cv2.CV_32F, 1, 0)[2:-2, 2:-2] ** 2 + cv2.Sobel(im, cv2.CV_32F, 0, 1)[2:-2, 2:-2] ** 2).mean())
+             for im in (g, cv2.GaussianBlur(g, (0, 0), SOFT_PROBE))]
+        kept.append(e[1] / max(e[0], 1e-6))
+    if not kept:
+        return 0.0
+    q = float(np.sqrt(np.median(kept)))
+    return float(np.interp(SOFT_PROBE * np.sqrt(q / max(1 - q, 1e-3)), *SOFT_TABLE))
+
+
 def _contrast_gain(rgb: np.ndarray, p: np.ndarray, region: Region) -> float:
     """How much more the drawn folds show on darker skin (SHADOW_EXP, SHEEN_EXP). A fold darkens skin
     by a fraction of its brightness, so on dark skin the same fraction is a few grey levels that
@@ -297,7 +329,7 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     # The person's own smile folds go first, so folds the target draws (AU10's furrow) stay.
     flat = None if keep_folds else flatten_smile_folds(
         rgb, lm, region, iod, UNDO_SMILE * min(max(0.0, (removed or {}).get("AU12", 0.0)), 1.0))
-    cv = _Canvas(rgb.shape[:2], region, iod)
+    cv = _Canvas(rgb.shape[:2], region, iod, softness(rgb, lm, region))
     p = lm[:, :2].astype(np.float32)
     # The face's own axes (x along the eyes, y down the face): every offset below is in them, so
     # the folds turn with a tilted head.
