@@ -1,5 +1,6 @@
 """The recipes move real London faces the way FACS describes each emotion (landmark measures in IOD
 units, from `expression.measures`), and "neutral" undoes real smiles."""
+import numpy as np
 import pytest
 
 from pipeline.editor import detect
@@ -47,6 +48,26 @@ def test_a_mouth_that_folds_does_not_hold_the_brows_back(landmarks, person, monk
     drop = {k: ex.measures(lm)["inner_brow_height"] - ex.measures(q.target)["inner_brow_height"]
             for k, q in (("split", p), ("together", ex.plan(lm, "angry", 1.0)))}
     assert drop["split"] > 1.15 * drop["together"], drop
+
+
+def test_a_dropped_jaw_never_tears_the_skin_round_the_face(t1_path):
+    """t1.jpg's small, turned faces: surprise's jaw drop pushed Joey's chin past the warp's triangles
+    round the face (between the outline and the anchor ring) and flipped them (area ratio -1.3),
+    and the chin tore into a hard edge over his collar (Monica's into a point, -0.03). Those
+    triangles keep at least MIN_RING_RATIO now; the jaw gives way, the brows do not."""
+    from pipeline.engines.geometric import mouth, warp
+
+    rgb, faces = detect(t1_path)
+    faces = sorted(faces, key=lambda f: f.box[0])
+    for k in (1, 4):
+        src = mouth.meet_closed_lips(rgb, faces[k].landmarks)
+        p = ex.plan(src, "surprised", 1.0)
+        ring = warp.anchor_ring(src)
+        before = np.vstack([src[:, :2], ring])
+        after = np.vstack([p.target[:, :2], ring])
+        assert ex._area_ratio(before, after - before, ex._ring_triangles()).min() >= ex.MIN_RING_RATIO
+        assert p.applied["AU1"] >= 0.99 * ex.RECIPES["surprised"]["AU1"]  # the brows go on
+        assert p.applied["AU26"] < 0.95 * ex.RECIPES["surprised"]["AU26"]  # the jaw gives way
 
 
 @pytest.mark.parametrize("person", PEOPLE)

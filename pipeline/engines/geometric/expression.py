@@ -555,22 +555,23 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
     # gets the strongest fold-free intensity, found on a grid that does not depend on the request,
     # so stronger requests never give a weaker face (the result is flat past the limit).
     d_full = at(intensity)
-    if fold_free(c, d_full):
+    ring = ring_guard(landmarks, pose)
+    if fold_free(c, d_full, ring):
         d = d_full
-    elif fold_free(c, at(0.0)):
-        lo = _largest_fold_free(c, at, INTENSITY_MAX, 14)
+    elif fold_free(c, at(0.0), ring):
+        lo = _largest_fold_free(c, at, INTENSITY_MAX, 14, ring)
         # Where only the mouth folds (a smile closed and pressed into anger), the brows and eyes
         # need not give way with it: they go on up to the request or their own limit, but not past
         # the recipe's full face (1): beyond it, brows and eyes grown alone read as another emotion
         # (025's fear as surprise: the gate's p(fear) 0.79 at 1.0, 0.47 at 1.5).
         cap = max(lo, 1.0)
-        hi = lo + _largest_fold_free(c, lambda t: at(lo, lo + t), cap - lo, 14) if upper and cap > lo else lo
+        hi = lo + _largest_fold_free(c, lambda t: at(lo, lo + t), cap - lo, 14, ring) if upper and cap > lo else lo
         d = at(min(lo, intensity), min(hi, intensity))
         weights = {k: v * min(hi if k in upper else lo, intensity) for k, v in rec.items()}
         for k, v in (aus or {}).items():
             weights[k] = weights.get(k, 0.0) + v
     else:  # the user's own AUs fold the face: scale everything back
-        k = fold_free_scale(c, d_full)
+        k = fold_free_scale(c, d_full, ring)
         d = d_full * k
         weights = {a: v * k for a, v in weights.items()}
     target = landmarks.astype(np.float64) + pose.displacement_to_image(d)
@@ -604,23 +605,59 @@ def _area_ratio(c: np.ndarray, d: np.ndarray, tris: np.ndarray) -> np.ndarray:
     return area(c + d)[ok] / a0[ok]
 
 
-def fold_free(c: np.ndarray, d: np.ndarray) -> bool:
-    """Does c + d shrink no skin triangle below MIN_AREA_RATIO?"""
-    return bool(_area_ratio(c, d, _skin_triangles()).min() >= MIN_AREA_RATIO)
+# The warp's triangles between the face's outline and its anchor ring (the neck, hair and
+# background round the face) may shrink to this share of their area. A jaw dropped on a small,
+# rolled or downcast face (t1.jpg: Monica's and Joey's surprise) pushed the chin past its ring
+# triangles and flipped them (area ratios -0.03 and -1.3): the chin tore into a pointed tip over
+# the shoulder. On the London faces these triangles keep at least 0.16 (surprise; 0.56 or more
+# for every other target).
+MIN_RING_RATIO = 0.1
 
 
-def _largest_fold_free(c: np.ndarray, path, hi: float, steps: int) -> float:
+@lru_cache(maxsize=1)
+def _ring_triangles() -> np.ndarray:
+    """The warp's fixed triangles that reach the anchor ring (indices 468 and up)."""
+    tris = model().tri_ring
+    return tris[(tris >= len(model().mean)).any(1)]
+
+
+def ring_guard(landmarks: np.ndarray, pose: Pose):
+    """A check for `fold_free`: does a canonical displacement keep the warp's triangles round the
+    face (between its outline and `warp.anchor_ring`, in the image, as the warp sees them) above
+    MIN_RING_RATIO of their area?"""
+    from .warp import anchor_ring  # warp builds on this module's model
+
+    src = landmarks[:, :2].astype(np.float64)
+    ring = anchor_ring(landmarks)
+    before = np.vstack([src, ring])
+
+    def ok(d: np.ndarray) -> bool:
+        moved = np.zeros_like(before)
+        moved[:len(src)] = pose.displacement_to_image(d)[:, :2]
+        return bool(_area_ratio(before, moved, _ring_triangles()).min() >= MIN_RING_RATIO)
+
+    return ok
+
+
+def fold_free(c: np.ndarray, d: np.ndarray, ring=None) -> bool:
+    """Does c + d shrink no skin triangle below MIN_AREA_RATIO (and pass `ring`, a `ring_guard`)?"""
+    if _area_ratio(c, d, _skin_triangles()).min() < MIN_AREA_RATIO:
+        return False
+    return ring is None or ring(d)
+
+
+def _largest_fold_free(c: np.ndarray, path, hi: float, steps: int, ring=None) -> float:
     """Bisection for the largest t in [0, hi] with c + path(t) fold-free (path(0) is)."""
     lo = 0.0
     for _ in range(steps):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if fold_free(c, path(mid)) else (lo, mid)
+        lo, hi = (mid, hi) if fold_free(c, path(mid), ring) else (lo, mid)
     return lo
 
 
-def fold_free_scale(c: np.ndarray, d: np.ndarray) -> float:
+def fold_free_scale(c: np.ndarray, d: np.ndarray, ring=None) -> float:
     """Largest k in [0, 1] such that c + k*d shrinks no skin triangle below MIN_AREA_RATIO."""
-    return 1.0 if fold_free(c, d) else _largest_fold_free(c, lambda k: k * d, 1.0, 8)
+    return 1.0 if fold_free(c, d, ring) else _largest_fold_free(c, lambda k: k * d, 1.0, 8, ring)
 
 
 def lip_gap(c: np.ndarray) -> float:
