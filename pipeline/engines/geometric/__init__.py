@@ -52,16 +52,15 @@ class GeometricEngine:
             warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)
         with timer(t, "mouth"):
             teeth = mouth.shows_teeth(image, src)  # asked up to three times below: measured once
-            smile = p.removed.get("AU12", 0.0)
-            slit = mouth.dark_slit(image, src, smile, p.lip_gap_before)
-            parted = slit or mouth.parted_smile(image, src, smile, p.lip_gap_before)
+            parting = mouth.smile_parting(image, src, p.removed.get("AU12", 0.0), p.lip_gap_before)
+            parted = parting is not None
             meet = not any(p.applied.get(a, 0) > 0 for a in expression.OPENING + ("AU10",))
             if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted, meet):
                 upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
                 m = mouth.render_interior(image, src, p.target, warped, region, iod,
                                           upper_teeth=upper, lower_teeth=lower, teeth=teeth,
                                           jaw_closed=not any(p.applied.get(a, 0) > 0 for a in ("AU26", "AU27")),
-                                          parted_smile=parted, lips_meet=meet, lip_bank=not slit)
+                                          parted_smile=parted, lips_meet=meet, lip_bank=parting != "own")
                 if m is not None:
                     changed |= m > 0
         with timer(t, "shading"):

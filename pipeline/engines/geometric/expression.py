@@ -656,7 +656,7 @@ def _largest_fold_free(c: np.ndarray, path, hi: float, steps: int, ring=None) ->
 
 
 def fold_free_scale(c: np.ndarray, d: np.ndarray, ring=None) -> float:
-    """Largest k in [0, 1] such that c + k*d shrinks no skin triangle below MIN_AREA_RATIO."""
+    """Largest k in [0, 1] such that c + k*d is `fold_free` (given the same `ring`)."""
     return 1.0 if fold_free(c, d, ring) else _largest_fold_free(c, lambda k: k * d, 1.0, 8, ring)
 
 

@@ -202,10 +202,10 @@ def _incisal_edge(src_lm: np.ndarray, f: mouthbank.MouthFrame, iod_px: float) ->
 RIM_FILL = 0.06
 
 
-def _fill_rim(warped: np.ndarray, alpha: np.ndarray, width: float, iod_px: float) -> None:
+def _fill_rim(warped: np.ndarray, alpha: np.ndarray, box, width: float, iod_px: float) -> None:
     r = max(1, round(RIM_FILL * width))
     h, w = alpha.shape
-    y0, y1, x0, x1 = nonzero_box(alpha)
+    y0, y1, x0, x1 = box  # the opening's (`nonzero_box(alpha)`)
     y0, x0, y1, x1 = max(y0 - r, 0), max(x0 - r, 0), min(y1 + r, h), min(x1 + r, w)
     inside = (alpha[y0:y1, x0:x1] > 0.5).astype(np.uint8)
     ring = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))) - inside
@@ -231,7 +231,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     teeth: the source's `shows_teeth`, when the caller already made it. jaw_closed: the opening
     is the lips' alone (no jaw drop): over closed lips, the upper teeth stay where the skull holds
     them (`_incisal_edge`) instead of following the upper lip. parted_smile: see `closing`.
-    lip_bank=False closes onto the person's own lips alone (`dark_slit`).
+    lip_bank=False closes onto the person's own lips alone (`smile_parting`).
     Returns the painted alpha (float32, region-sized) or None."""
     teeth = teeth or shows_teeth(src_img, src_lm)
     f = mouthbank.frame(dst_lm)
@@ -253,9 +253,9 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
                            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))), (0, 0), max(0.7, g / 2)))
     if alpha.max() <= 0:
         return None
+    y0, y1, x0, x1 = box = nonzero_box(alpha)
     if wide:
-        _fill_rim(warped, alpha, f.width, iod_px)
-    y0, y1, x0, x1 = nonzero_box(alpha)
+        _fill_rim(warped, alpha, box, f.width, iod_px)
     gx, gy = np.meshgrid(np.arange(x0, x1) + region.x0, np.arange(y0, y1) + region.y0)
     st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
     s, t = st[..., 0], st[..., 1]
@@ -362,7 +362,7 @@ PARTED_SMILE = (0.35, 0.035)
 # the tune half's four parted smiles without detected teeth: 021's shadowed teeth 1.2, lip between
 # 042 1.21, 086 1.47, 043 1.5 (closed onto bank lips, 086 got a dark slit across its lips).
 LIP_BETWEEN = 1.35
-DARK_SLIT = 0.015  # IOD: a removed smile's lips at least this far apart on a dark slit (`dark_slit`)
+DARK_SLIT = 0.015  # IOD: a removed smile's lips at least this far apart on a dark slit (`smile_parting`)
 
 
 def lip_between(img: np.ndarray, lm: np.ndarray) -> bool:
@@ -375,20 +375,19 @@ def lip_between(img: np.ndarray, lm: np.ndarray) -> bool:
     return red >= LIP_BETWEEN * float(lips[0] - lips[1]) / max(float(lips[0]), 1.0)
 
 
-def dark_slit(img: np.ndarray, lm: np.ndarray, smile_removed: float, gap: float) -> bool:
-    """A smile taken away from lips parted on a dark slit with lip beside it (122: 0.026 IOD apart),
-    which `parted_smile` leaves to the warp: the slit, squeezed with the smile's corners, became a
-    thick, jagged dark band between the lips. It is closed like a parted smile, but onto the
-    person's own lips (inpainted, the meeting line shaded in): the bank's lips over pale lips
-    brought bright specks and a pale patch."""
-    return (smile_removed >= PARTED_SMILE[0] and gap >= DARK_SLIT and lip_between(img, lm)
-            and _dark_opening(img, lm))
-
-
-def parted_smile(img: np.ndarray, lm: np.ndarray, smile_removed: float, gap: float) -> bool:
-    """A smile taken away (`smile_removed`: the AU12 read on the photo and relaxed) from lips `gap`
-    apart (IOD, canonical) with no lip between them (PARTED_SMILE, `lip_between`)."""
-    return smile_removed >= PARTED_SMILE[0] and gap >= PARTED_SMILE[1] and not lip_between(img, lm)
+def smile_parting(img: np.ndarray, lm: np.ndarray, smile_removed: float, gap: float) -> str | None:
+    """How a smile taken away (`smile_removed`: the AU12 read on the photo and relaxed) from lips
+    `gap` apart (IOD, canonical) closes: "bank" onto bank lips when no lip shows between them
+    (PARTED_SMILE, `lip_between`: 021's teeth in deep shadow are neither enamel-like nor dark);
+    "own" onto the person's own lips when they part on a dark slit with lip beside it (122: 0.026
+    IOD apart; left to the warp, the slit, squeezed with the smile's corners, became a thick,
+    jagged dark band, and the bank's lips over 122's pale lips brought bright specks and a pale
+    patch); None: the warp alone closes them."""
+    if smile_removed < PARTED_SMILE[0] or gap < DARK_SLIT:
+        return None
+    if not lip_between(img, lm):
+        return "bank" if gap >= PARTED_SMILE[1] else None
+    return "own" if _dark_opening(img, lm) else None
 
 
 # The shaded meeting line where no bank lips reach (the corners): width and blur (IOD) and depth.
