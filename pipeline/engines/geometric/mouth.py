@@ -135,17 +135,16 @@ CAVITY = 0.28  # the cavity's colour: the lips' colour times this (and the exemp
 # The tongue: the lips' colour, redder (sampled on the lip line, the lips' colour is half skin:
 # a tongue of it looked grey).
 TONGUE_TINT = np.array([1.1, 0.75, 0.8])
-# and lit this much (of the lips' colour) at its back and more towards the front: at (0.3, 0.3)
-# surprise's opening read as a dark hole with a faint red floor (005, 013, 042, 064 zoomed in).
-# Tune half, ungated (ensemble / face-api / mini-Xception / PyEmotion): surprised 100/100/97/94,
-# fearful 97/100/44/21 -> 100/100/44/21. A flat opening's (disgust's dark gap under its teeth,
-# fear's) stays as it was: lit, 005's disgust read sad (tune: disgusted 79% -> 76%).
-TONGUE_LIT, DIM_TONGUE = (0.6, 0.4), (0.3, 0.3)
+# and lit this much (of the lips' colour) in its shadow plus, in a tall opening, on its top: the
+# dome's upper surface faces the light, and the lower lip's inner side shades its front. Lit most
+# at the lower lip, surprise's floor glowed salmon-pink (005, 122 zoomed in). A flat opening's
+# (disgust's dark gap under its teeth, fear's) is dimmer, lit towards the front: lit more, 005's
+# disgust read sad.
+TONGUE_LIT, DIM_TONGUE = (0.45, 0.4), (0.3, 0.3)
 DROPPED_TEETH = 0.8  # brightness of the upper teeth of a dropped jaw's opening, against a smile's
-# A tall opening's cavity: TALL_LIT times as bright, times RIM at its edge and DEEP from DEPTH_AT of
-# the mouth's width in (tune half, surprise: ensemble 100%, PyEmotion 94%, before and after;
-# mini-Xception 100 -> 94%; fear does not change, its opening is flat).
-TALL_LIT, RIM, DEEP, DEPTH_AT = 2.6, 1.4, 0.7, 0.12
+# A tall opening's cavity is this much brighter: filled near-black it read as a hole cut in the
+# photo. Lit more at its edge (the walls catching light) it showed a grey ring round the hole.
+TALL_LIT = 1.6
 ROOF = 0.5  # brightness of a wide opening's cavity just under the upper lip (1 at the lower lip)
 LOWER_NARROW = 0.8  # the lower front teeth span less of the mouth than the upper ones
 LOWER_SHADE = 0.72  # and sit in the upper lip's shadow
@@ -316,15 +315,13 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         # rim: the opening's soft, grown alpha fades the lips into it.
         cav = cav * (ROOF + (1 - ROOF) * np.clip(depth / h_open, 0, 1))[..., None]
         cav = cav * (1 - 0.5 * np.clip(2 * np.abs(u) - 0.5, 0, 1) ** 2)[..., None]
-        # A tall opening (surprise's dropped jaw) has depth: the walls just inside the lips catch
-        # light, the throat behind them does not. Filled near-black it read as a hole cut in the
-        # photo. A flat one (fear) stays dark: lit like this, the classifiers read it as surprise.
-        inside = cv2.distanceTransform((alpha[y0:y1, x0:x1] > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
-        lit = TALL_LIT * (RIM + (DEEP - RIM) * np.clip(inside / (DEPTH_AT * f.width), 0, 1))
-        cav = cav * (1 + tall * (lit - 1))[..., None]
+        # A tall opening (surprise's dropped jaw) is lit (TALL_LIT); a flat one (fear) stays dark:
+        # lit, the classifiers read it as surprise.
+        cav = cav * (1 + tall * (TALL_LIT - 1))[..., None]
     # A tall opening's tongue is lit (TONGUE_LIT), a flat one's stays dim (DIM_TONGUE).
     lit_t = [d + tall * (b - d) for d, b in zip(DIM_TONGUE, TONGUE_LIT)]
-    tongue_rgb = lips * TONGUE_TINT * (lit_t[0] + lit_t[1] * front)[..., None]
+    top = np.clip(1.6 * (1 - front), 0, 1) * np.clip(4 * front, 0, 1)  # 1 over its top, 0 at its front
+    tongue_rgb = lips * TONGUE_TINT * (lit_t[0] + lit_t[1] * (front + tall * (top - front)))[..., None]
     cav = cav * (1 - tongue[..., None]) + tongue_rgb * tongue[..., None]
     if lower_teeth > 0 and band >= 1:
         cav = _lower_teeth(cav, big, s, f.t_lo(s) - t, f.width, size, band, lower_teeth * band)
