@@ -352,6 +352,21 @@ def test_a_dropped_jaw_shows_its_tongue(face_id):
     assert front.mean() < 0.9 * tongue.mean(), (front, tongue)
 
 
+def test_fears_lower_teeth_bring_no_gums():
+    """Fear's lower teeth are a bank exemplar's upper teeth mirrored; a broad smile's exemplar shows
+    gums and lip corners round its teeth, which mirrored drew a pink arch round the lower teeth (021:
+    80 pink pixels inside the opening; 014, 070, 123 on the tune half: 83, 64, 44). Only the teeth
+    are taken now (redness under GUM_RED)."""
+    rgb, src, dst, out = _edit("021", "neutral", "fearful")
+    inner = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    core = cv2.erode(inner.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    px = out.astype(np.float32)
+    red = (px[..., 0] - px[..., 1:].mean(-1)) / np.maximum(px[..., 0], 1)
+    teeth = core & (px.mean(-1) > 1.2 * mouth._lip_colour(rgb, src).mean())
+    pink = core & (red > 0.3) & (px.mean(-1) > 0.6 * mouth._lip_colour(rgb, src).mean())
+    assert teeth.sum() > 100 and pink.sum() == 0, (int(teeth.sum()), int(pink.sum()))
+
+
 @pytest.mark.parametrize("emotion", ["happy", "surprised", "fearful"])
 def test_a_black_and_white_photo_gets_a_grey_mouth(emotion):
     """The bank's teeth and the painted cavity carry London's colour: a black-and-white photo's new

@@ -172,15 +172,23 @@ def _chaikin(poly: np.ndarray, n: int = 2, closed: bool = True) -> np.ndarray:
     return poly
 
 
+GUM_RED = (0.2, 0.32)  # redness ((R - mean(G, B)) / R) from which exemplar pixels are gum or lip, not teeth
+
+
 def _lower_teeth(cav, big, s, up, width, size, band, rise) -> np.ndarray:
     """The lower teeth over the cavity: no exemplar has them (the bank's smiles hide them behind
     the lower lip), so they are the exemplar's upper teeth mirrored, narrowed and shaded, rising
-    `rise` pixels above the lower inner lip (`up`: pixels above it) with their edge at the top."""
+    `rise` pixels above the lower inner lip (`up`: pixels above it) with their edge at the top.
+    Only its teeth: a broad smile's exemplar shows gums and lip corners beside and above them,
+    which mirrored drew a pink arch round the lower teeth (014, 021, 070, 123 fear)."""
     mx = ((s - width / 2) / LOWER_NARROW + width / 2) * size[0] / width - 0.5
     my = band - rise + up - 0.5  # mirrored: the incisal edge `rise` above the lip
     low = cv2.remap(big, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    a = np.clip(low[..., 3], 0, 1) * np.clip(rise - up + 0.5, 0, 1) * (up > -0.5)
+    px = low[..., :3]
+    red = (px[..., 0] - px[..., 1:].mean(-1)) / np.maximum(px[..., 0], 1.0)
+    not_gum = np.clip((GUM_RED[1] - red) / (GUM_RED[1] - GUM_RED[0]), 0, 1)
+    a = np.clip(low[..., 3], 0, 1) * np.clip(rise - up + 0.5, 0, 1) * (up > -0.5) * not_gum
     return cav * (1 - a[..., None]) + LOWER_SHADE * low[..., :3] * a[..., None]
 
 
