@@ -443,6 +443,14 @@ def estimate(c: np.ndarray) -> dict[str, float]:
         if beyond > 0:
             out[au] = float(np.clip((m[key] - mid) / resp[au], 0.0, INTENSITY_MAX))
     if "AU12" in out:
+        # A smile also pulls the corners sideways, and a flat one mostly does (172's: corners 0.036
+        # IOD above his neutral, the mouth 0.157 wider). Read from the lift alone it was a slight
+        # smile, and taken away it left the mouth 0.11 IOD wider than his own at rest, cheeks up.
+        # The width beyond the widest real neutral mouths counts too (from the middle of them,
+        # as the lift does), only once the lift shows a smile: some people's mouths are wide.
+        lo, mid, hi = rng["mouth_width"]
+        if m["mouth_width"] > hi:
+            out["AU12"] = max(out["AU12"], float(np.clip((m["mouth_width"] - mid) / WIDTH_PER_AU12, 0.0, INTENSITY_MAX)))
         out["AU6"] = out["AU12"]  # cheeks rise with a real smile (Duchenne)
     return {k: round(v, 4) for k, v in out.items() if v > 0.02}
 
