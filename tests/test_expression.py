@@ -5,6 +5,7 @@ import pytest
 
 from pipeline.editor import detect
 from pipeline.engines.geometric import expression as ex
+from pipeline.mesh import LIPS_INNER_UPPER
 from tests.conftest import PEOPLE, london
 
 
@@ -130,6 +131,23 @@ def test_a_smile_taken_away_leaves_the_mouth_about_as_wide_as_the_persons_own_ne
     assert abs(float(np.median(errs))) < 0.035, errs  # not narrower as a rule
     assert max(errs) < 0.035, errs  # no smile's width left
     assert sum(abs(e) for e in errs) / len(errs) < 0.045, errs
+
+
+@pytest.mark.parametrize("person", PEOPLE)
+def test_sad_corners_turn_the_lips_into_an_arc(landmarks, person):
+    """AU15 pulls the mouth's corners down. Centred on the corners, its pull moved the last stretch
+    of lip as far as the corner itself: the line between the lips fell in straight flanks from the
+    middle (slopes -0.62, -0.63, -0.61 on 001's outer three stretches) and flattened at the ends, a
+    tent, not a frown. Centred a little beyond the corners (AU15_OUT), each stretch towards a corner
+    falls more steeply than the one before (001: 0.24, 0.49, 0.65, 0.84): an arc."""
+    t = ex.plan(landmarks[person, "neutral"], "sad", 1.0).target
+    c = ex.pose_of(landmarks[person, "neutral"]).to_canonical(t.astype(np.float64))
+    line = c[LIPS_INNER_UPPER, :2]
+    line = line[np.argsort(line[:, 0])]
+    slope = np.diff(line[:, 1]) / np.diff(line[:, 0])
+    half = len(slope) // 2
+    for side in (-slope[:half][::-1], slope[half:]):  # middle -> corner, falling = positive
+        assert (np.diff(side) > 0.05).all(), np.round(slope, 2)
 
 
 @pytest.mark.parametrize("person", PEOPLE)

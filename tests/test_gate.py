@@ -235,13 +235,15 @@ def test_an_edit_that_reads_as_another_emotion_is_rejected(face001):
 
 
 def test_advice_points_to_a_gentler_setting_when_only_that_reads():
-    """On some faces a stronger face reads less as the target (the motion only grows): 005's
-    disgust reads at 100% and not at 125% or 150%. The advice for the rejected 125% edit names the
-    gentler setting that was measured to read, instead of "not even at the strongest setting"."""
-    rgb, faces = detect(london("005"))
-    f = edit(rgb, "disgusted", 1.25, detections=faces).faces[0]
+    """On some faces a stronger face reads less as the target (the motion only grows): 070's fear
+    reads at 100% (fearful 0.58) and not at 125% (neutral 0.49, fearful 0.19). The advice for the
+    rejected 125% edit names the gentler setting that was measured to read, instead of "not even
+    at the strongest setting". (005's disgust was the example until its mouth corners' pull was
+    reshaped: it now reads sad at every setting.)"""
+    rgb, faces = detect(london("070"))
+    f = edit(rgb, "fearful", 1.25, detections=faces).faces[0]
     assert f.verdict == "rejected" and f.intensity == 1.25
-    assert f.advice.startswith("On this face it reads as disgust at 100%: try that"), f.advice
-    assert edit(rgb, "disgusted", 1.0, detections=faces).faces[0].verdict == "accepted"
+    assert f.advice.startswith("On this face it reads as fear at 100%: try that"), f.advice
+    assert edit(rgb, "fearful", 1.0, detections=faces).faces[0].verdict == "accepted"
     rival = gate.Check(False, "x", {"neutral": 0.6, "fearful": 0.2}, 0.2, 0.99, True, emotion_ok=False)
     assert gate.explain(rival, "fearful", 1.25, 1.0)[1].startswith("On this face it reads as fear at 100%")

@@ -106,6 +106,7 @@ CLOSED_GAP = 0.0  # inner-lip gap (IOD) of lips that meet: a resting 0.015 left 
 # Mouth-width gain of a real smile per unit of AU12 read by `estimate` (IOD): least squares on the
 # 25 London tune-half smiles that are relaxed, smile width - own neutral width (scripts/fit_smile_width.py).
 WIDTH_PER_AU12 = 0.211
+AU15_OUT = 0.08  # canonical units (the mean face's mouth is 0.8 wide) outward of each corner (AU15's pull)
 REST_BELOW = 0.01  # IOD below the real neutrals' 5th-percentile corner lift that a removed smile lands
 # Share of each lip's red part one unit of AU20 takes off (towards the line between the lips): fear's
 # 2.4 thins them by 14%. Twice that read the same on the tune half (ensemble / PyEmotion 91 / 15)
@@ -325,7 +326,12 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             d[:, 0] -= sgn[s] * 0.035 * w
             d[:, 1] -= 0.01 * w
         elif au == "AU15":
-            w = _bump(p, g.mouth_corner[s], 0.16, 0.16)
+            # Centred a little beyond the corner (AU15_OUT), so the corner moves most and the lip
+            # beside it less: centred on it, the last stretch of lip fell as far as the corner, in
+            # straight flanks from the middle (a tent, not a frown). Scaled so the corner itself
+            # drops as before.
+            c15 = g.mouth_corner[s] + [sgn[s] * AU15_OUT, 0.0]
+            w = _bump(p, c15, 0.16, 0.16) / np.exp(-0.5 * (AU15_OUT / 0.16) ** 2)
             d[:, 1] += 0.09 * w
             d[:, 0] += sgn[s] * 0.01 * w
         elif au == "AU16":
