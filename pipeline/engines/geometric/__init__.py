@@ -54,12 +54,12 @@ class GeometricEngine:
             teeth = mouth.shows_teeth(image, src)  # asked up to three times below: measured once
             parting = mouth.smile_parting(image, src, p.removed.get("AU12", 0.0), p.lip_gap_before)
             parted = parting is not None
-            meet = not any(p.applied.get(a, 0) > 0 for a in expression.OPENING + ("AU10",))
+            meet = not p.uses(expression.OPENING + ("AU10",))
             if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted, meet):
                 upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
                 m = mouth.render_interior(image, src, p.target, warped, region, iod,
                                           upper_teeth=upper, lower_teeth=lower, teeth=teeth,
-                                          jaw_closed=not any(p.applied.get(a, 0) > 0 for a in ("AU26", "AU27")),
+                                          jaw_closed=not p.uses(("AU26", "AU27")),
                                           parted_smile=parted, lips_meet=meet, lip_bank=parting != "own")
                 if m is not None:
                     changed |= m > 0

@@ -486,6 +486,10 @@ class Plan:
     lip_gap_before: float  # inner-lip opening / IOD, canonical
     lip_gap_after: float
 
+    def uses(self, aus) -> bool:
+        """Whether any of these AUs is applied (at all)."""
+        return any(self.applied.get(a, 0) > 0 for a in aus)
+
 
 OPENING = ("AU25", "AU26", "AU27")  # the AUs that part the lips and show teeth
 UPPER_FACE = ("AU1", "AU2", "AU4", "AU5", "AU7", "AU43")  # brows and lids: apart from the mouth's skin
