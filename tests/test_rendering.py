@@ -547,6 +547,21 @@ def test_smile_shading_is_measured_on_real_smiles(tmp_path):
     assert fm.log_ratio[y - 2:y + 3, x - 2:x + 3].mean() < -0.02
 
 
+@needs_shared
+def test_the_mouth_bank_rebuilds_as_shipped(tmp_path):
+    """scripts/build_mouth_bank.py, run as weights/README.md says, gives the shipped bank, array for
+    array. It picked its smiles afresh from those that show teeth, and the teeth rule has changed
+    since the bank was built: it would have swapped 12 of the 20 exemplars (and every painted mouth)."""
+    from .conftest import load_script
+
+    out = tmp_path / "m.npz"
+    load_script("build_mouth_bank").main(["--out", str(out)])
+    z, ref = np.load(out), np.load(mouthbank.BANK_PATH)
+    assert sorted(z.files) == sorted(ref.files)
+    for k in ref.files:
+        assert np.array_equal(z[k], ref[k]), k
+
+
 @pytest.mark.parametrize("person", ["001", "021", "005"])
 def test_a_closed_mouth_smile_keeps_the_lips_together_and_still_reads_happy(person):
     """teeth=False: AU6 + AU12 without the recipe's AU25. The corners rise, the lips stay closed
