@@ -548,15 +548,17 @@ def test_smile_shading_is_measured_on_real_smiles(tmp_path):
 
 
 @needs_shared
-def test_the_mouth_bank_rebuilds_as_shipped(tmp_path):
-    """scripts/build_mouth_bank.py, run as weights/README.md says, gives the shipped bank, array for
-    array. It picked its smiles afresh from those that show teeth, and the teeth rule has changed
-    since the bank was built: it would have swapped 12 of the 20 exemplars (and every painted mouth)."""
+@pytest.mark.parametrize("script, path", [("build_mouth_bank", mouthbank.BANK_PATH), ("build_lip_bank", lipbank.BANK_PATH)])
+def test_the_mouth_and_lip_banks_rebuild_as_shipped(tmp_path, script, path):
+    """scripts/build_mouth_bank.py and build_lip_bank.py, run as weights/README.md says, give the
+    shipped banks, array for array. The mouth bank's script picked its smiles afresh from those that
+    show teeth, and the teeth rule has changed since the bank was built: it would have swapped 12 of
+    the 20 exemplars (and every painted mouth)."""
     from .conftest import load_script
 
-    out = tmp_path / "m.npz"
-    load_script("build_mouth_bank").main(["--out", str(out)])
-    z, ref = np.load(out), np.load(mouthbank.BANK_PATH)
+    out = tmp_path / "bank.npz"
+    load_script(script).main(["--out", str(out)])
+    z, ref = np.load(out), np.load(path)
     assert sorted(z.files) == sorted(ref.files)
     for k in ref.files:
         assert np.array_equal(z[k], ref[k]), k
