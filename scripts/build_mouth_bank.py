@@ -1,10 +1,11 @@
 """Rebuild weights/mouth_bank.npz: real mouth interiors from the London smiles that show teeth.
 
-    python scripts/build_mouth_bank.py [--faces ../shared/data/faces/london] [--n 20]
+    python scripts/build_mouth_bank.py [--faces ../shared/data/faces/london] [--choose [--n 20]]
 
 Each smile's interior is rectified into the canonical mouth frame (pipeline/engines/geometric/
-mouthbank.py: W x H = 96 x 48, rows scaled by the mouth's width); N exemplars spread evenly over the
-openings' aspect ratios are kept, with the photo's skin colour and grain (to relight and re-grain
+mouthbank.py: W x H = 96 x 48, rows scaled by the mouth's width); the shipped smiles (SHIPPED), or
+with --choose N exemplars spread evenly over the openings' aspect ratios, are kept, with the photo's
+skin colour and grain (to relight and re-grain
 them for another photo) and the tallest upper-teeth band seen in any of the smiles (the bound the
 renderer and the tests keep to). Photos: Face Research Lab London Set (DeBruine & Jones 2017),
 CC BY 4.0; the face ids are stored for attribution.

@@ -454,7 +454,7 @@ def estimate(c: np.ndarray) -> dict[str, float]:
         # smile, and taken away it left the mouth 0.11 IOD wider than his own at rest, cheeks up.
         # The width beyond the widest real neutral mouths counts too (from the middle of them,
         # as the lift does), only once the lift shows a smile: some people's mouths are wide.
-        lo, mid, hi = rng["mouth_width"]
+        _, mid, hi = rng["mouth_width"]
         if m["mouth_width"] > hi:
             out["AU12"] = max(out["AU12"], float(np.clip((m["mouth_width"] - mid) / WIDTH_PER_AU12, 0.0, INTENSITY_MAX)))
         out["AU6"] = out["AU12"]  # cheeks rise with a real smile (Duchenne)
