@@ -133,6 +133,23 @@ def test_a_smile_taken_away_leaves_the_mouth_about_as_wide_as_the_persons_own_ne
     assert sum(abs(e) for e in errs) / len(errs) < 0.045, errs
 
 
+def test_closed_smile_lips_are_about_as_thick_as_the_persons_own(landmarks):
+    """Closing a smile's parted lips pulled their inner edges further than their outer ones (the
+    pulls fade with distance from the mouth): the closed lips came out thick, a pout that kept the
+    smile (025: upper lip 1.44x, lower 1.22x her own neutral's; 064: 1.28x, 1.06x). Each lip closes
+    whole now: 025 1.15x / 0.93x, 064 1.10x / 0.91x, 001 1.09x / 0.94x, 021 1.04x / 0.91x."""
+    def thickness(lm, pose=None):
+        c = (pose or ex.pose_of(lm)).to_canonical(lm.astype(np.float64))
+        return np.array([c[13, 1] - c[0, 1], c[17, 1] - c[14, 1]])
+    ratios = {}
+    for person in PEOPLE:
+        p = ex.plan(landmarks[person, "happy"], "neutral", 1.0)
+        if "AU25" in p.removed:  # parted lips were closed
+            ratios[person] = thickness(p.target, p.pose) / thickness(landmarks[person, "neutral"])
+    assert len(ratios) == 4, ratios
+    assert all(0.85 < r.min() and r.max() < 1.2 for r in ratios.values()), ratios
+
+
 @pytest.mark.parametrize("person", PEOPLE)
 def test_sad_corners_turn_the_lips_into_an_arc(landmarks, person):
     """AU15 pulls the mouth's corners down. Centred on the corners, its pull moved the last stretch

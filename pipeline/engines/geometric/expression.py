@@ -531,8 +531,16 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             # point moving up past its cheek neighbours flipped triangles (and the fold check then
             # left a wide smile's mouth half open).
             crescent = (1 - ((g.p[:, 0] - g.mouth_cx) / (g.half_w * 1.1)) ** 2).clip(0)
-            d[:, 1] -= 0.65 * extra * g.below * g.near_mouth * crescent
-            d[:, 1] += 0.35 * extra * (1 - g.below) * lips * crescent
+            up_w, lo_w = (1 - g.below) * lips * crescent, g.below * g.near_mouth * crescent
+            # Each lip closes whole: its rings take the weight of its inner edge in their column.
+            # The pulls fade with the distance from the mouth, so the inner edges moved more than the
+            # outer ones and the closed lips came out thick (025's upper lip 0.122 -> 0.151 IOD,
+            # lower 0.143 -> 0.187 in the closing alone): a pout that kept the smile.
+            for rings, w in ((LIPS_UPPER_RINGS, up_w), (LIPS_LOWER_RINGS, lo_w)):
+                r = np.asarray(rings).reshape(4, 9)
+                w[r[:3]] = w[r[3]][None]
+            d[:, 1] -= 0.65 * extra * lo_w
+            d[:, 1] += 0.35 * extra * up_w
         if "AU12" in removed:
             # The smile was read with the lips apart, and closing them moves the lips' centre that
             # the corners are measured from: one correction step lands the corners where planned
