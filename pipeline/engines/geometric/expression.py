@@ -118,6 +118,15 @@ JAW_U = 0.6  # how much less a dropped jaw lowers the lower lip at the corners t
 # an oval (tune half, ungated, ensemble/face-api/mini-Xception/PyEmotion: surprised 100/100/94/94 ->
 # 100/100/97/94, fearful 97/97/41/18 -> 97/97/44/21); 0.6 bent the whole upper lip into a frown.
 JAW_ARCH = 0.35
+# AU23/24's pull towards the line between the lips, per unit (of to_line x the fade). The press
+# was added once per side, so at anger's 23+24 1.2 the lips' inner rings moved 1.44x their
+# distance from the line: past it, folding 35-45 of the warp's triangles (107, 139): the upper lip
+# vanished into a stair-stepped line. At 1.3 the nearest points move 0.94 of the way at intensity 1
+# (no crossing); tune half, anger ungated, ensemble / face-api / mini-Xception / PyEmotion:
+# 97/97/76/32 folded (2.0, as before), 91/91/68/29 at 1.0, 94/91/68/32 at 1.3, 94/94/65/35 at 1.6
+# (which crosses again). Stair-steps in the line between the lips (columns whose darkest row
+# jumps 2 px or more): lisa zoom_15cm 7 -> 4 of 71, 107 9 -> 0, 025 10 -> 2 of 47.
+PRESS = 1.3
 BROW_OUTER = 0.45  # AU4: the outer brow's drop relative to the inner head's band (see `_field`)
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
@@ -359,7 +368,9 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             # there and the fold check scaled the whole anger back).
             to_line = g.mouth_line - p[:, 1]
             w = g.near_mouth * np.clip(1 - np.abs(to_line) / 0.25, 0.0, 1.0)
-            d[:, 1] += (0.25 if au == "AU23" else 0.35) * to_line * w
+            # The press is one pull for the whole mouth (a unilateral one takes its side's half).
+            half = g.side(s) if side else 1.0 / len(sides)
+            d[:, 1] += PRESS * (0.25 if au == "AU23" else 0.35) * to_line * w * half
             w_c = _bump(p, g.mouth_corner[s], 0.1, 0.1)
             d[:, 0] -= sgn[s] * 0.02 * w_c
         elif au in ("AU25", "AU26", "AU27"):
