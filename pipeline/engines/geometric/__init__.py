@@ -40,13 +40,21 @@ class GeometricEngine:
         with timer(t, "expression"):
             src = mouth.meet_closed_lips(image, face.landmarks)
             p = expression.plan(src, request.emotion, request.intensity, request.action_units(), teeth=request.teeth)
+            # Lips that stay closed are warped from their real meeting line (both ends of the map move
+            # onto it); an opening is painted over that line (`needs_interior`), and what the mouth
+            # reads of the photo (teeth, an opening) stays on the planned landmarks.
+            moved = src
+            if p.lip_gap_after <= p.lip_gap_before + mouth.OPENS:
+                moved = mouth.on_meeting_line(image, src)
+                if moved is not src:
+                    p.target = mouth.carry_line(src, moved, p.target)
         r = Rendered(request, (0, 0, 0, 0), None, None, p.target, p.applied, p.removed, self.name, t)
-        if np.abs(p.target - src)[:, :2].max() < 1e-3 and not p.applied:
+        if np.abs(p.target - moved)[:, :2].max() < 1e-3 and not p.applied:
             return r
         region = warp.region_for(src, image.shape[:2])
         iod = p.pose.s
         with timer(t, "warp"):
-            mapping, changed = warp.backward_map(src, p.target, region)
+            mapping, changed = warp.backward_map(moved, p.target, region)
             warped = warp.remap(base, mapping)  # uint8: float only where mouth and shading draw
             lips = np.concatenate([src[LIPS_OUTER, :2], p.target[LIPS_OUTER, :2]])
             warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)

@@ -15,7 +15,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ...mesh import EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_OUTER
+from ...mesh import (EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_LOWER_RINGS, LIPS_OUTER,
+                     LIPS_UPPER_RINGS)
 from . import lipbank, mouthbank
 from .shading import crease_fill
 from .warp import Region, nonzero_box
@@ -529,12 +530,15 @@ def shows_teeth(img: np.ndarray, lm: np.ndarray) -> Callable[[], bool]:
     return cache(lambda: teeth_showing(img, lm))
 
 
+OPENS = 0.01  # IOD: lips that part further than this past the source's are an opening to paint
+
+
 def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
                    teeth: Callable[[], bool] | None = None, parted_smile: bool = False,
                    lips_meet: bool = False) -> bool:
     """Paint the opening when the lips open further than they were (stretching what was between
     them would stretch the teeth), or close from a smile that shows teeth (so none are left)."""
-    return dst_gap > src_gap + 0.01 or closing(img, src_lm, src_gap, dst_gap, teeth, parted_smile, lips_meet)
+    return dst_gap > src_gap + OPENS or closing(img, src_lm, src_gap, dst_gap, teeth, parted_smile, lips_meet)
 
 
 # Inner-lip points of each lip matched across the mouth (corners 78/308 excluded): upper 191 faces
@@ -569,6 +573,88 @@ def _met_halfway(lm: np.ndarray) -> np.ndarray:
     mid = (lm[_UPPER_INNER, :2].astype(np.float64) + lm[_LOWER_INNER, :2].astype(np.float64)) / 2
     out[_UPPER_INNER, :2] = out[_LOWER_INNER, :2] = mid
     return out
+
+
+# Closed lips' real meeting line, searched this far (IOD) either side of the landmarks' and moved
+# at most LINE_MOVE. The mesh's line can lie several pixels off the dark line (London, IOD ~175:
+# 061's met points 6-9 px above it, 025's middle 3.5 px below it, 107 and 139 3 px; lisa's
+# close-up, IOD 243: up to 8 px): pressed (anger), the real line then showed inside one lip as
+# dark stair-steps.
+LINE_REACH, LINE_MOVE, LINE_EASE = 0.06, 0.05, 0.2
+# A column's line counts by how much darker it is than its column (grey levels): below LINE_FAINT
+# at the median the lips show no line to follow (blurred or tiny faces) and nothing moves.
+LINE_FAINT = 4.0
+
+
+def on_meeting_line(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """A copy of `lm` with closed lips' inner edges moved, across the mouth, onto the dark line
+    where the lips really meet: the darkest point of each column across the mouth, weighted by its
+    depth, fitted by a quadratic offset from the landmarks' line (robust: Tukey weights), so the
+    moved points stay on one smooth curve. For the warp only: the expression is planned on `lm`
+    (moving the middle of the line and not its corners reads as a smile, and was taken away).
+    `lm` itself when the lips are apart (teeth or a dark opening) or show no line."""
+    if teeth_showing(img, lm) or _dark_opening(img, lm):
+        return lm
+    iod = float(np.hypot(*(lm[263, :2] - lm[33, :2])))
+    mid = np.vstack([lm[78, :2], (lm[_UPPER_INNER, :2] + lm[_LOWER_INNER, :2]) / 2, lm[308, :2]]).astype(np.float64)
+    across = mid[-1] - mid[0]
+    width = float(np.hypot(*across))
+    if width < 20:
+        return lm
+    ux = across / width
+    nv = np.array([-ux[1], ux[0]])  # down the face, for an upright face
+    u = (mid - mid[0]) @ ux
+    cols = np.arange(0.0, width, 1.0)
+    line = np.stack([np.interp(cols, u, mid[:, k]) for k in (0, 1)], -1)
+    offs = np.arange(-LINE_REACH * iod, LINE_REACH * iod + 0.25, 0.5)
+    grid = line[None] + offs[:, None, None] * nv
+    x0, y0 = np.maximum(np.floor(grid.reshape(-1, 2).min(0)).astype(int) - 2, 0)
+    x1, y1 = np.ceil(grid.reshape(-1, 2).max(0)).astype(int) + 3
+    grey = cv2.GaussianBlur(img[y0:y1, x0:x1].astype(np.float32).mean(-1), (0, 0), 0.8)
+    prof = cv2.remap(grey, (grid - [x0, y0]).astype(np.float32), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    at = prof.argmin(0)
+    depth = np.median(prof, 0) - prof.min(0)
+    if float(np.median(depth)) < LINE_FAINT:
+        return lm
+    t = cols / width * 2 - 1
+    off, w = offs[at], depth.copy()
+    scale = 0.015 * iod
+    for _ in range(3):
+        c = np.polyfit(t, off, 2, w=np.sqrt(w))
+        r = (off - np.polyval(c, t)) / (3 * scale)
+        w = depth * np.clip(1 - r ** 2, 0, None) ** 2
+    # The corners stay (the lines meet there, and the mesh's corner triangles are slivers that a
+    # few pixels fold over): the move fades in over the outer LINE_EASE of the width each side.
+    t = u[1:-1] / width
+    ease = np.clip(np.minimum(t, 1 - t) / LINE_EASE, 0, 1)
+    move = np.clip(np.polyval(c, t * 2 - 1), -LINE_MOVE * iod, LINE_MOVE * iod) * ease * ease * (3 - 2 * ease)
+    return _shift_rings(lm, move[:, None] * nv)
+
+
+_UP_RINGS, _LO_RINGS = np.reshape(LIPS_UPPER_RINGS, (4, 9)), np.reshape(LIPS_LOWER_RINGS, (4, 9))
+_SHARE = np.array([0, 1 / 3, 2 / 3, 1])[:, None, None]  # of the inner edge's move, outer ring to inner
+
+
+def _shift_rings(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
+    """A copy of `lm` with each column's inner-lip pair moved by `move` (9, 2) and both lips'
+    rings in proportion (the outer contour stays). A column moves at most 1.5x the narrowest gap
+    between the rings of the lip it moves into, so each gap keeps half its width (moved alone, the
+    inner edge crossed the next ring; pressed lips leave gaps thinner than the move)."""
+    m = np.hypot(*move.T)
+    down = (move * (lm[_LO_RINGS[3], :2] - lm[_UP_RINGS[0], :2])).sum(-1) > 0  # into the lower lip
+    into = np.where(down[None], _LO_RINGS, _UP_RINGS)
+    gaps = np.abs(np.diff(((lm[into, :2] - lm[into[:1], :2]) * move / np.maximum(m, 1e-9)[:, None]).sum(-1), axis=0))
+    keep = np.clip(1.5 * gaps.min(0) / np.maximum(m, 1e-9), 0, 1)
+    out = lm.astype(np.float64)  # a copy
+    for rings in (_UP_RINGS, _LO_RINGS):
+        out[rings, :2] += _SHARE * (move * keep[:, None])
+    return out.astype(lm.dtype)
+
+
+def carry_line(src: np.ndarray, lined: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The target landmarks with `on_meeting_line`'s move (`lined - src`) carried over: the line
+    keeps its place where the lips meet (`_shift_rings`, with the target's own ring gaps)."""
+    return _shift_rings(target, (lined - src)[_UP_RINGS[3], :2])
 
 
 def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
