@@ -127,6 +127,15 @@ JAW_ARCH = 0.35
 # (which crosses again). Stair-steps in the line between the lips (columns whose darkest row
 # jumps 2 px or more): lisa zoom_15cm 7 -> 4 of 71, 107 9 -> 0, 025 10 -> 2 of 47.
 PRESS = 1.3
+# AU1 lifts the inner part of the upper lid with the brow's head (FACS: the inner brow raiser
+# pulls the lid's inner half up), by this share of the lid's own opening per unit, fading to
+# nothing at the outer corner (LID_INNER). Without it, sad's lowered brows and heavy lids (1+4+43)
+# closed the eyes evenly to 30-51% of their opening (070, 008: 32%, 30%): sleepy, not sad. At 0.2
+# the lids slant and the eyes stay 50-72% open (070 53%, 008 50%, 013 67%, 001 72%). Tune half,
+# ungated (ensemble / face-api / mini-Xception / PyEmotion): sad 91/94/79/26 -> 94/94/82/26; at
+# 0.35 91/88/79/26. Fear and surprise lift the whole lid (AU5): see `displacement`.
+AU1_LID = 0.2
+LID_INNER = np.array([0.0, 0.1, 0.25, 0.45, 0.65, 0.85, 1.0])  # outer corner to inner, as LID_UP_*
 BROW_OUTER = 0.45  # AU4: the outer brow's drop relative to the inner head's band (see `_field`)
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
@@ -403,7 +412,9 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
     return d
 
 
-def displacement(g: Geometry, weights: dict[str, float]) -> np.ndarray:
+def displacement(g: Geometry, weights: dict[str, float], inner_lids: bool = True) -> np.ndarray:
+    """The AUs' summed fields at these weights. inner_lids=False leaves out AU1's inner lid lift
+    (relaxing raised brows read from the brows alone: the lids were not measured)."""
     d = np.zeros((len(g.p), 3))
     for au, w in weights.items():
         if w == 0:
@@ -412,6 +423,13 @@ def displacement(g: Geometry, weights: dict[str, float]) -> np.ndarray:
             d += w * _field(g, au[:-1], "R")
         else:
             d += w * _field(g, au, None)
+    if inner_lids and weights.get("AU1", 0) and AU1_LID:
+        # AU1's inner lid lift, where the whole lid is not already raised (AU5 at least as strong:
+        # fear, surprise; lifted further, fear's upper lids folded into the brows and the fold
+        # check scaled 021's whole fear back to 0.56 of the recipe).
+        w = weights["AU1"] * float(np.clip(1 - weights.get("AU5", 0.0) / weights["AU1"], 0, 1))
+        for up, lo in ((LID_UP_L, LID_LO_L), (LID_UP_R, LID_LO_R)):
+            d[up, 1] -= w * AU1_LID * LID_INNER * (g.p[lo, 1] - g.p[up, 1])
     return d
 
 
@@ -531,7 +549,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
         # relaxation back (London smiles to neutral kept a third of the smile); the silhouette
         # barely shows an expression, so it is left where it is.
         keep_edge = (1 - _ramp(np.abs(g.p[:, 0]), 0.7, 0.95))[:, None]
-        d -= displacement(g, removed) * keep_edge
+        d -= displacement(g, removed, inner_lids=False) * keep_edge
         # Close lips that are apart (teeth showing) until they meet; recipes reopen them. The lower
         # lip and jaw do most of the closing, the upper lip a third.
         extra = lip_gap(c) - CLOSED_GAP
