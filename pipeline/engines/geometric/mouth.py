@@ -358,6 +358,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
 
 
 CLOSE_DARK = 0.6  # of the lips' brightness: darker pixels left between closed lips are gap, not lip
+CORNER_REACH = 0.08  # IOD (pose scale) round each closed corner where such dark pixels are gap too
 # A smile taken away (AU12 read on the photo at least this) from lips at least this far apart
 # (IOD, canonical) is closed like a smile with teeth, whatever shows between the lips: 021's teeth
 # lie in deep shadow (neither enamel-like nor dark), and closed by the warp alone they stayed as
@@ -415,18 +416,23 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float,
     off = [region.x0, region.y0]
     outer = np.zeros(shape, np.uint8)
     cv2.fillPoly(outer, [np.round(dst_lm[LIPS_OUTER, :2] - off).astype(np.int32)], 1)
-    box = nonzero_box(outer)
+    # The smile's dark corners (the gap between the teeth and the cheek) can land just beyond the
+    # closed lips' corners: a dark square stayed beside 061's closed mouth.
+    beyond = np.zeros(shape, np.uint8)
+    for c in (61, 291):
+        cv2.circle(beyond, tuple(int(v) for v in np.round(dst_lm[c, :2] - off)), max(1, round(CORNER_REACH * iod_px)), 1, -1)
+    box = nonzero_box(outer | beyond)
     if box is None:
         return None
     y0, y1, x0, x1 = box
     crop = warped[y0:y1, x0:x1]
-    outer = outer[y0:y1, x0:x1]
+    outer, beyond = outer[y0:y1, x0:x1], beyond[y0:y1, x0:x1] > 0
     # Left-over teeth, and the dark gaps beside and between them (the smile's corners): both would
     # stay as blobs and a ragged line where the lips now meet.
     lips = _lip_colour(src_img, src_lm)
     dark = crop.astype(np.float32).mean(-1) < CLOSE_DARK * float(lips.mean())
     odd = _enamel(crop, src_img, src_lm) | dark
-    hole = odd & (outer > 0)
+    hole = odd & (outer > 0) | dark & beyond
     gap = np.zeros(shape, np.uint8)
     cv2.fillPoly(gap, [np.round(dst_lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1], :2] - off).astype(np.int32)], 1)
     # The sliver a pixel or so wider: on small or warm-lit faces not every tooth pixel reads as enamel.
