@@ -65,7 +65,12 @@ RECIPES: dict[str, dict[str, float]] = {
     # a jaw drop and more opening the painted upper teeth made a grin, which the held-out judge read
     # as happy (tune half, ungated: 20 of 34 -> 0, the gate's ensemble 79% -> 79%, with the brows
     # straighter (more 4, less 2) and the lips stretched wider (20) and lower at the corners (15)).
-    "fearful": {"AU1": 1.8, "AU2": 0.8, "AU4": 1.3, "AU5": 2.0, "AU7": 0.4, "AU15": 1.2, "AU20": 2.4,
+    # Stretched less (20 2.4 -> 2.0) and knit less (4 1.3 -> 1.0): zoomed in (005, 042, 107, 013)
+    # the wide dark lens bloated the lower face; its corners lie 1.27x the mouth's own width apart
+    # (tune half, median; 1.35x before); tune half, ungated, ensemble / face-api / mini-Xception /
+    # PyEmotion: 100/100/38/12 -> 100/100/47/15, from smiles 91/91/32/24 -> 91/91/44/24
+    # (20 1.6: 94/94/47/15, 042 and another black face read surprised).
+    "fearful": {"AU1": 1.8, "AU2": 0.8, "AU4": 1.0, "AU5": 2.0, "AU7": 0.4, "AU15": 1.2, "AU20": 2.0,
                 "AU25": 0.9, "AU16": 1.1, "AU26": 1.4},
     # Anger (4+5+7+23/24, EMFACS): the whole brow pulled down and together (most at the heads: a
     # hooded frown), glaring lids (a wide upper lid over tense lower lids), lips pressed thin and
