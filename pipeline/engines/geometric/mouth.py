@@ -42,7 +42,7 @@ def _lip_colour(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return img[pts[:, 1], pts[:, 0]].astype(np.float32).mean(0)
 
 
-CLOSED_GAP = 0.04  # IOD: a target opening this small from a smile with teeth is a closed mouth
+SHUT_BELOW = 0.04  # IOD: a target opening this small from a smile with teeth is a closed mouth
 FEATHER = 0.03  # the interior fades in over this fraction of the mouth's width, inside the inner lips
 
 
@@ -670,9 +670,9 @@ def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
     teeth) that end up (nearly) together. parted_smile: a smile taken away from lips that were
     apart (whatever shows between them: teeth in deep shadow are neither enamel-like nor dark).
     lips_meet: the target parts no lip (no AU25-27, no raised upper lip), so an opening up to
-    twice CLOSED_GAP is still a closed mouth (025's broad smile made a smirk: its lips closed to
+    twice SHUT_BELOW is still a closed mouth (025's broad smile made a smirk: its lips closed to
     0.042 IOD, and the teeth between them stayed as a white dashed line)."""
-    if dst_gap >= (2 * CLOSED_GAP if lips_meet else CLOSED_GAP):
+    if dst_gap >= (2 * SHUT_BELOW if lips_meet else SHUT_BELOW):
         return False
     return (parted_smile or (teeth or shows_teeth(img, src_lm))()
             or (src_gap > max(dst_gap, 0.0) + 0.03 and _dark_opening(img, src_lm)))
