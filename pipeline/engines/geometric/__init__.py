@@ -44,8 +44,9 @@ class GeometricEngine:
             # onto it); an opening is painted over that line (`needs_interior`), and what the mouth
             # reads of the photo (teeth, an opening) stays on the planned landmarks.
             moved = src
+            teeth = mouth.shows_teeth(image, src)  # asked up to four times: measured once
             if p.lip_gap_after <= p.lip_gap_before + mouth.OPENS:
-                moved = mouth.on_meeting_line(image, src)
+                moved = mouth.on_meeting_line(image, src, teeth)
                 if moved is not src:
                     p.target = mouth.carry_line(src, moved, p.target)
         r = Rendered(request, (0, 0, 0, 0), None, None, p.target, p.applied, p.removed, self.name, t)
@@ -59,7 +60,6 @@ class GeometricEngine:
             lips = np.concatenate([src[LIPS_OUTER, :2], p.target[LIPS_OUTER, :2]])
             warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)
         with timer(t, "mouth"):
-            teeth = mouth.shows_teeth(image, src)  # asked up to three times below: measured once
             parting = mouth.smile_parting(image, src, p.removed.get("AU12", 0.0), p.lip_gap_before)
             parted = parting is not None
             meet = not p.uses(expression.OPENING + ("AU10",))

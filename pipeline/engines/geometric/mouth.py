@@ -454,7 +454,7 @@ def _close_lips(warped, dst_lm, region: Region, src_img, src_lm, iod_px: float,
         crop[:] = np.clip(crop + (noise * (m > 0))[..., None] + 0.5, 0, 255).astype(np.uint8)
     # The meeting line: midway between the inner lip edges, smoothed (the mid-points of the mesh's
     # few inner-lip pairs made a stepped line).
-    mid = (dst_lm[LIPS_INNER_LOWER, :2] + dst_lm[LIPS_INNER_UPPER[::-1], :2]) / 2 - off - [x0, y0]
+    mid = _between_lips(dst_lm) - off - [x0, y0]
     mid = np.round(_chaikin(mid, 3, closed=False) * 16).astype(np.int32)
     a = lipbank.close(crop, np.array([region.x0 + x0, region.y0 + y0], np.float64), _met_halfway(dst_lm),
                       outer > 0, m > 0, (outer > 0) & ~odd, mid, iod_px, lips,
@@ -573,6 +573,11 @@ def meet_closed_lips(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return _met_halfway(lm)
 
 
+def _between_lips(lm: np.ndarray) -> np.ndarray:
+    """(11, 2): the line midway between the inner lip edges, corner 78 to corner 308."""
+    return (lm[LIPS_INNER_LOWER, :2] + lm[LIPS_INNER_UPPER[::-1], :2]) / 2
+
+
 def _met_halfway(lm: np.ndarray) -> np.ndarray:
     """A copy of `lm` with each pair of inner-lip points moved to their midpoint."""
     out = lm.copy()
@@ -592,17 +597,18 @@ LINE_REACH, LINE_MOVE, LINE_EASE = 0.06, 0.05, 0.2
 LINE_FAINT = 4.0
 
 
-def on_meeting_line(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
+def on_meeting_line(img: np.ndarray, lm: np.ndarray, teeth: Callable[[], bool] | None = None) -> np.ndarray:
     """A copy of `lm` with closed lips' inner edges moved, across the mouth, onto the dark line
     where the lips really meet: the darkest point of each column across the mouth, weighted by its
     depth, fitted by a quadratic offset from the landmarks' line (robust: Tukey weights), so the
     moved points stay on one smooth curve. For the warp only: the expression is planned on `lm`
     (moving the middle of the line and not its corners reads as a smile, and was taken away).
-    `lm` itself when the lips are apart (teeth or a dark opening) or show no line."""
-    if teeth_showing(img, lm) or _dark_opening(img, lm):
+    `lm` itself when the lips are apart (teeth or a dark opening) or show no line. teeth: the
+    caller's `shows_teeth(img, lm)`, if it made one."""
+    if (teeth or shows_teeth(img, lm))() or _dark_opening(img, lm):
         return lm
     iod = float(np.hypot(*(lm[263, :2] - lm[33, :2])))
-    mid = np.vstack([lm[78, :2], (lm[_UPPER_INNER, :2] + lm[_LOWER_INNER, :2]) / 2, lm[308, :2]]).astype(np.float64)
+    mid = _between_lips(lm).astype(np.float64)
     across = mid[-1] - mid[0]
     width = float(np.hypot(*across))
     if width < 20:
