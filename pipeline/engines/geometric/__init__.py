@@ -49,6 +49,11 @@ class GeometricEngine:
                 moved = mouth.on_meeting_line(image, src, teeth)
                 if moved is not src:
                     p.target = mouth.carry_line(src, moved, p.target)
+            # And the lower lip from its real outer edge, so that all of its red moves as lip.
+            edged = mouth.on_lip_edge(image, moved)
+            if edged is not moved:
+                p.target = mouth.carry_edge(moved, edged, p.target)
+                moved = edged
         r = Rendered(request, (0, 0, 0, 0), None, None, p.target, p.applied, p.removed, self.name, t)
         if np.abs(p.target - moved)[:, :2].max() < 1e-3 and not p.applied:
             return r
