@@ -158,6 +158,8 @@ def wire(event, fn, inputs: list[str], busy: bool = True, **kwargs):
     return dep.then(None, js=IDLE) if busy else dep
 
 
+session.serve_images_atomically()  # a picture shown twice must not be rewritten while it is fetched
+
 with gr.Blocks(title="Mien: change a facial expression",
                delete_cache=(session.sweep_s(), session.CACHE_TTL_S - session.sweep_s())) as demo:
     named("state", gr.State(None))  # {"path", "key", "n"} of the current photo

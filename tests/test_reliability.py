@@ -306,3 +306,57 @@ def test_files_are_deleted_after_the_time_to_live(ttl_server, tmp_path):
     assert not idle_left, f"{len(idle_left)} download/display file(s) outlived the time-to-live on an idle server"
     _edit(ttl_server, tmp_path, london("021", "happy"), "sad")
     assert not (_files(ttl_server.work) & work), "the app's work dir was not pruned after its time-to-live"
+
+
+def _short_reads(save, cache_dir: Path, times: int = 100) -> int:
+    """Reads of a cached image, by a thread reading it over and over as a browser fetches it,
+    that came back shorter than the file, while `save` caches the same image `times` more times."""
+    import threading
+
+    import numpy as np
+    from PIL import Image
+
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (400, 400, 3), dtype=np.uint8))
+    path = save(img, str(cache_dir), format="jpeg")
+    size, short, done = os.path.getsize(path), [0], threading.Event()
+
+    def fetch():
+        while not done.is_set():
+            with open(path, "rb") as f:
+                short[0] += len(f.read()) != size
+
+    t = threading.Thread(target=fetch)
+    t.start()
+    try:
+        for _ in range(times):
+            assert save(img, str(cache_dir), format="jpeg") == path
+    finally:
+        done.set()
+        t.join()
+    return short[0]
+
+
+def test_an_image_shown_again_is_never_rewritten_while_it_is_fetched(tmp_path):
+    """Gradio caches each returned image under a name made from its content and rewrote the file in
+    place whenever the same image came back (the before picture beside every slider move, a
+    result after Undo): a browser fetching the earlier copy got a truncated file, and the app
+    logged uvicorn's "Too little data for declared Content-Length" (seen once in test_app). Gradio's
+    own writer, reproduced: hundreds of short reads in 100 saves; the app's (installed when app.py
+    builds the page): none, and a new image still lands complete under the same name."""
+    from gradio import processing_utils as pu
+
+    from pipeline.ui import session
+
+    current = pu.save_pil_to_cache  # the app's, if an earlier test imported app.py
+    try:
+        pu.save_pil_to_cache = getattr(current, "gradio_original", current)
+        assert _short_reads(pu.save_pil_to_cache, tmp_path / "gradio") > 0  # the race is real here
+        assert session.serve_images_atomically()
+        assert getattr(pu.save_pil_to_cache, "mien_atomic", False)
+        assert _short_reads(pu.save_pil_to_cache, tmp_path / "mien") == 0
+        assert not list((tmp_path / "mien").rglob(".*"))  # no staging file left behind
+    finally:
+        pu.save_pil_to_cache = current
+    code = "import app; from gradio import processing_utils as pu; print(pu.save_pil_to_cache.mien_atomic)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().endswith("True"), out.stderr[-2000:]  # app.py installs it

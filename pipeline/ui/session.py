@@ -119,6 +119,51 @@ def start_sweeper() -> threading.Thread:
     return t
 
 
+def serve_images_atomically() -> bool:
+    """Make Gradio write each image it caches for the browser once, atomically. Its
+    `save_pil_to_cache` names a file by the image's content and rewrites it in place whenever the
+    same image is returned again (the before picture beside every slider move, a result after
+    "Undo", two events with the same settings): a browser still fetching the earlier copy read a
+    truncated file (uvicorn: "Too little data for declared Content-Length"; a broken picture).
+    Here an existing copy is only touched (Gradio's cache deletion ages files by their time stamps,
+    as its own `save_file_to_cache` does) and a new one is written under a temporary name and
+    renamed into place. Returns False, changing nothing, if this Gradio lacks the functions."""
+    try:
+        from gradio import processing_utils as pu
+    except ImportError:
+        return False
+    if getattr(pu.save_pil_to_cache, "mien_atomic", False):
+        return True
+    if not all(hasattr(pu, n) for n in ("save_pil_to_cache", "encode_pil_to_bytes", "hash_bytes")):
+        return False
+
+    def save_pil_to_cache(img, cache_dir, name: str = "image", format: str = "webp") -> str:
+        data = pu.encode_pil_to_bytes(img, format)
+        folder = Path(cache_dir) / pu.hash_bytes(data)
+        folder.mkdir(exist_ok=True, parents=True)
+        path = (folder / f"{name}.{format}").resolve()
+        if path.exists():
+            try:
+                os.utime(path)
+            except OSError:
+                pass
+            return str(path)
+        fd, staging = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(staging, path)
+        except BaseException:
+            Path(staging).unlink(missing_ok=True)
+            raise
+        return str(path)
+
+    save_pil_to_cache.mien_atomic = True
+    save_pil_to_cache.gradio_original = pu.save_pil_to_cache
+    pu.save_pil_to_cache = save_pil_to_cache
+    return True
+
+
 @gpu
 def _detect(rgb: np.ndarray) -> list:
     """Pure (ZeroGPU runs decorated functions in a worker process): faces of `rgb`."""
