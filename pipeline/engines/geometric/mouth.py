@@ -728,16 +728,44 @@ def on_lip_edge(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     return _shift_lower(lm, move[:, None] * nv)
 
 
+@cache
+def _skin_below() -> list[np.ndarray]:
+    """For each point of the lower lip's outer ring, its mesh neighbours (in the warp's fixed
+    triangulation) that are skin, not lip: the chin's side of the lip's edge, and the corners'."""
+    from .expression import model
+
+    tri = model().tri_ring
+    lips = set(LIPS_LOWER_RINGS) | set(LIPS_UPPER_RINGS) | set(LIPS_INNER_LOWER) | set(LIPS_INNER_UPPER)
+    return [np.array(sorted({int(n) for n in tri[(tri == p).any(1)].ravel()} - lips - {int(p)} - set(range(468, 10**6))))
+            for p in _LO_RINGS[0]]
+
+
 def _shift_lower(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
     """A copy of `lm` with the lower lip's outer ring moved by `move` (9, 2), its inner rings in
-    proportion (`_LOWER_SHARE`) and its inner edge fixed."""
+    proportion (`_LOWER_SHARE`) and its inner edge fixed. Each point moves at most half its gap to
+    the nearest skin point beyond it (moving out) or 1.5x the narrowest gap between the lip's rings
+    (moving in), so every gap keeps half its width: moved further, the ring crossed the skin below it
+    on small faces (t1.jpg: two triangles under 181 and 84 folded, and a pixel of the lip sampled 4
+    px away showed as a bright speck)."""
+    m = np.hypot(*move.T)
+    unit = move / np.maximum(m, 1e-9)[:, None]
+    p = lm[:, :2].astype(np.float64)
+    room = np.full(len(m), np.inf)
+    for i, (k, skin) in enumerate(zip(_LO_RINGS[0], _skin_below())):
+        ahead = (p[skin] - p[k]) @ unit[i]
+        if (ahead > 0).any():
+            room[i] = 0.5 * ahead[ahead > 0].min()
+    rings = np.abs(np.diff(((p[_LO_RINGS] - p[_LO_RINGS[:1]]) * unit).sum(-1), axis=0)).min(0)
+    inward = ((p[_LO_RINGS[3]] - p[_LO_RINGS[0]]) * move).sum(-1) > 0
+    room = np.where(inward, 1.5 * rings, room)
     out = lm.astype(np.float64)  # a copy
-    out[_LO_RINGS, :2] += _LOWER_SHARE * move
+    out[_LO_RINGS, :2] += _LOWER_SHARE * (move * np.clip(room / np.maximum(m, 1e-9), 0, 1)[:, None])
     return out.astype(lm.dtype)
 
 
 def carry_edge(src: np.ndarray, edged: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """The target landmarks with `on_lip_edge`'s move (`edged - src`) carried over."""
+    """The target landmarks with `on_lip_edge`'s move (`edged - src`) carried over (within the
+    target's own gaps, `_shift_lower`)."""
     return _shift_lower(target, (edged - src)[_LO_RINGS[0], :2])
 
 

@@ -101,6 +101,37 @@ def _corner_box(tri: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(np.minimum(a, b), c), np.maximum(np.maximum(a, b), c)
 
 
+_TOUCHING: dict[bytes, np.ndarray] = {}
+
+
+def _touching(tris: np.ndarray) -> np.ndarray:
+    """(T, K) for each triangle the triangles sharing a corner with it (itself included), -1
+    padded; made once per triangulation (the engine's and the few the data builders use)."""
+    key = tris.tobytes()
+    if key not in _TOUCHING:
+        n = int(tris.max()) + 1
+        inc = np.zeros((len(tris), n), bool)
+        inc[np.repeat(np.arange(len(tris)), 3), tris.ravel()] = True
+        adj = (inc.astype(np.uint8) @ inc.T.astype(np.uint8)) > 0
+        width = int(adj.sum(1).max())
+        out = np.full((len(tris), width), -1, np.int64)
+        for t, row in enumerate(adj):
+            nb = np.flatnonzero(row)
+            out[t, :len(nb)] = nb
+        _TOUCHING[key] = out
+    return _TOUCHING[key]
+
+
+def _barycentric(tri: np.ndarray, det: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """(n, C, 3) barycentric weights of points `pts` (n, 2) in triangles `tri` (n or 1, C, 3, 2) whose
+    doubled signed areas are `det` (as `_exact` computes them, corner 2 as the origin)."""
+    e1, e2 = tri[..., 0, :] - tri[..., 2, :], tri[..., 1, :] - tri[..., 2, :]
+    q = pts[:, None] - tri[..., 2, :]
+    b0 = (q[..., 0] * e2[..., 1] - q[..., 1] * e2[..., 0]) / det
+    b1 = (e1[..., 0] * q[..., 1] - e1[..., 1] * q[..., 0]) / det
+    return np.stack([b0, b1, 1 - b0 - b1], -1)
+
+
 def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     """The piecewise-affine map at the nodes of a grid (`origin` + step * (i, j)): absolute source
     coordinates (ny, nx, 2) float32, and which nodes lie in a triangle."""
@@ -137,14 +168,33 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     # plus a node spacing and a pixel (how far outside a triangle the raster reaches, so proper
     # nodes keep their exact map); only triangles whose affine stretches a node step past that
     # slack can throw a node out, so only their nodes are checked.
+    # Such a node takes the map of the triangle it really lies in (a proper one, the largest if
+    # several: the raster let a thin one overwrite it), else it is moved onto its own triangle
+    # (barycentric weights clipped at zero). Clipped only to the source box, it landed a few pixels
+    # off its neighbours (t1.jpg: a lower-lip pixel 4 px up, a lid pixel on the lashes: specks).
     slack = 1.0 + 1.5 * step
     risky = np.abs(aff[:, :, :2]).sum(2).max(1) > slack
     sel = np.nonzero(risky[k])[0]
     if len(sel):
-        lo_s, hi_s = _corner_box(s_all[tris])
-        lo_s, hi_s = lo_s - slack, hi_s + slack
-        ks, ys, xs = k[sel], gy[sel], gx[sel]
-        out[ys, xs] = np.clip(out[ys, xs], lo_s[ks], hi_s[ks])
+        pts = np.stack([gx[sel], gy[sel]], 1).astype(np.float64)
+        bary = _barycentric(v[k[sel]][:, None], det[k[sel]][:, None], pts)[:, 0]  # (n, 3)
+        sel, pts, bary = sel[bary.min(1) < -1e-6], pts[bary.min(1) < -1e-6], bary[bary.min(1) < -1e-6]
+    if len(sel):
+        ys, xs = gy[sel], gx[sel]
+        # The raster spills less than a node, so the triangle a node lies in shares a corner with
+        # the one that took it.
+        cand = _touching(tris)[k[sel]]  # (n, K), -1 padded
+        proper = ok & (np.sign(det) == np.sign(np.median(det[np.abs(det) > 1e-9])))
+        b_all = _barycentric(v[cand], np.where(proper, det, 1.0)[cand], pts)  # (n, K, 3)
+        inside = (b_all >= -1e-9).all(2) & (cand >= 0) & proper[cand]
+        best = np.where(inside, np.abs(det[cand]), -1.0).argmax(1)
+        found = inside[np.arange(len(sel)), best]
+        a = aff[cand[np.arange(len(sel)), best]]
+        exact = np.stack([a[:, 0, 0] * xs + a[:, 0, 1] * ys + a[:, 0, 2],
+                          a[:, 1, 0] * xs + a[:, 1, 1] * ys + a[:, 1, 2]], 1)
+        w = np.clip(bary, 0, None)
+        onto = np.einsum("nk,nkc->nc", w / w.sum(1, keepdims=True), s_all[tris[k[sel]]])
+        out[ys, xs] = np.where(found[:, None], exact, onto)
     return out, label >= 0
 
 
