@@ -1169,3 +1169,31 @@ def test_no_pixel_takes_a_thin_triangles_map_from_outside_it(case, t1_path):
     src = mouth.meet_closed_lips(rgb, f.landmarks)
     edged = mouth.on_lip_edge(rgb, src)  # as the engine warps them
     assert _map_outliers(edged, mouth.carry_edge(src, edged, plan(src, emotion, 1.0).target), rgb) == 0
+
+
+def test_a_lid_squeezed_under_a_lowered_brow_is_hooded(monkeypatch):
+    """Anger squeezes the upper lid's skin under the lowered brow into a thin band; left as lit as
+    in the photo it read as a pale sliver with a hard edge (001, 122). The band is darkened where
+    the warp packs the skin (up to HOOD_DARK at HOOD_SQUEEZE[1] source pixels a pixel): on 001's
+    anger the lid band between lid and brow is 12-16% darker than the bare warp leaves it, nothing
+    outside the bands changes, and surprise (whose brows go up) is all but untouched."""
+    from pipeline.engines.geometric import shading
+
+    rgb, face = _photo("001", "neutral")
+    outs = {}
+    for dark in (0.0, shading.HOOD_DARK):
+        monkeypatch.setattr(shading, "HOOD_DARK", dark)
+        for emotion in ("angry", "surprised"):
+            r = edit(rgb, emotion, 1.0, detections=[face], gate=False)
+            outs[emotion, dark] = (r.image.astype(np.float32).mean(-1), r.faces[0].landmarks_after)
+    plain, lm = outs["angry", 0.0]
+    hooded = outs["angry", shading.HOOD_DARK][0]
+    bands = np.zeros(plain.shape, np.uint8)
+    for lid, brow in shading.HOOD_BANDS:
+        cv2.fillPoly(bands, [np.round(lm[lid + brow, :2]).astype(np.int32)], 1)
+    ratio = float(np.median(hooded[bands > 0])) / float(np.median(plain[bands > 0]))
+    assert 0.84 <= ratio <= 0.9, ratio
+    near = cv2.dilate(bands, np.ones((3, 3), np.uint8), iterations=int(0.1 * _iod(lm)))
+    assert np.array_equal(hooded[near == 0], plain[near == 0])
+    s0, s1 = outs["surprised", 0.0][0], outs["surprised", shading.HOOD_DARK][0]
+    assert np.abs(s1 - s0).max() <= 2  # (001: 89 pixels by one grey level, where the lid folds up)

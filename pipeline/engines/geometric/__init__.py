@@ -81,6 +81,9 @@ class GeometricEngine:
                                keep_folds=request.emotion in expression.DEEPENS_NASOLABIAL)
             if m is not None:
                 changed |= m
+            m = shading.hooded_lids(warped, mapping, p.target, region, iod)
+            if m is not None:
+                changed |= m
         r.region = (region.x0, region.y0, region.x1, region.y1)
         r.pixels, r.mask = warped, changed
         return r
