@@ -736,8 +736,11 @@ def _skin_below() -> list[np.ndarray]:
 
     tri = model().tri_ring
     lips = set(LIPS_LOWER_RINGS) | set(LIPS_UPPER_RINGS) | set(LIPS_INNER_LOWER) | set(LIPS_INNER_UPPER)
-    return [np.array(sorted({int(n) for n in tri[(tri == p).any(1)].ravel()} - lips - {int(p)} - set(range(468, 10**6))))
-            for p in _LO_RINGS[0]]
+    out = []
+    for p in _LO_RINGS[0]:
+        near = {int(n) for n in tri[(tri == p).any(1)].ravel() if n < 468}  # not the anchor ring
+        out.append(np.array(sorted(near - lips - {int(p)})))
+    return out
 
 
 def _shift_lower(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
@@ -745,8 +748,7 @@ def _shift_lower(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
     proportion (`_LOWER_SHARE`) and its inner edge fixed. Each point moves at most half its gap to
     the nearest skin point beyond it (moving out) or 1.5x the narrowest gap between the lip's rings
     (moving in), so every gap keeps half its width: moved further, the ring crossed the skin below it
-    on small faces (t1.jpg: two triangles under 181 and 84 folded, and a pixel of the lip sampled 4
-    px away showed as a bright speck)."""
+    on small faces (t1.jpg's Rachel: two triangles under 181 and 84 folded)."""
     m = np.hypot(*move.T)
     unit = move / np.maximum(m, 1e-9)[:, None]
     p = lm[:, :2].astype(np.float64)

@@ -113,11 +113,10 @@ def _touching(tris: np.ndarray) -> np.ndarray:
         inc = np.zeros((len(tris), n), bool)
         inc[np.repeat(np.arange(len(tris)), 3), tris.ravel()] = True
         adj = (inc.astype(np.uint8) @ inc.T.astype(np.uint8)) > 0
-        width = int(adj.sum(1).max())
-        out = np.full((len(tris), width), -1, np.int64)
-        for t, row in enumerate(adj):
-            nb = np.flatnonzero(row)
-            out[t, :len(nb)] = nb
+        counts = adj.sum(1)
+        rows, cols = np.nonzero(adj)  # row-major: each triangle's neighbours in turn
+        out = np.full((len(tris), int(counts.max())), -1, np.int64)
+        out[rows, np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)] = cols
         _TOUCHING[key] = out
     return _TOUCHING[key]
 
@@ -178,7 +177,8 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     if len(sel):
         pts = np.stack([gx[sel], gy[sel]], 1).astype(np.float64)
         bary = _barycentric(v[k[sel]][:, None], det[k[sel]][:, None], pts)[:, 0]  # (n, 3)
-        sel, pts, bary = sel[bary.min(1) < -1e-6], pts[bary.min(1) < -1e-6], bary[bary.min(1) < -1e-6]
+        off = bary.min(1) < -1e-6  # outside the triangle that took it
+        sel, pts, bary = sel[off], pts[off], bary[off]
     if len(sel):
         ys, xs = gy[sel], gx[sel]
         # The raster spills less than a node, so the triangle a node lies in shares a corner with
