@@ -18,7 +18,7 @@ import pytest
 from pipeline.datasets import london_split, read_tem
 from pipeline.editor import detect, edit
 from pipeline.engines.geometric import lipbank, mouth, mouthbank, warp
-from pipeline.engines.geometric.expression import measures, plan
+from pipeline.engines.geometric.expression import LOWER_RINGS, measures, plan
 from pipeline.mesh import (
     EYE_L,
     EYE_R,
@@ -995,7 +995,7 @@ def test_lower_lip_is_warped_from_its_real_outer_edge():
     rgb, face = _photo("001", "neutral")
     src = mouth.meet_closed_lips(rgb, face.landmarks)
     edged = mouth.on_lip_edge(rgb, src)
-    lower = np.reshape(LIPS_LOWER_RINGS, (4, 9))
+    lower = LOWER_RINGS
     still = [i for i in range(len(src)) if i not in set(lower[:3].ravel())]
     assert np.array_equal(edged[still], src[still])  # inner edge, corners, everything else
     moved = np.hypot(*(edged - src)[lower[0], :2].T) / _iod(src)

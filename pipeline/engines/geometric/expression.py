@@ -141,6 +141,8 @@ PRESS = 1.3
 # 0.35 91/88/79/26. Fear and surprise lift the whole lid (AU5): see `displacement`.
 AU1_LID = 0.2
 LID_INNER = np.array([0.0, 0.1, 0.25, 0.45, 0.65, 0.85, 1.0])  # outer corner to inner, as LID_UP_*
+# Each lip's rings as rows, outer edge (0) to inner edge (3), matched column for column.
+UPPER_RINGS, LOWER_RINGS = np.reshape(LIPS_UPPER_RINGS, (4, 9)), np.reshape(LIPS_LOWER_RINGS, (4, 9))
 BROW_OUTER = 0.45  # AU4: the outer brow's drop relative to the inner head's band (see `_field`)
 AU9_NOSE = 0.02  # nose and nostril wings rise (IOD): it wrinkles more than it moves; more changes identity
 
@@ -373,8 +375,7 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
             d[:, 1] += 0.015 * w
             # Stretched lips flatten (FACS 20): each lip's rings close up towards its inner edge,
             # so the red parts thin.
-            for rings in (LIPS_UPPER_RINGS, LIPS_LOWER_RINGS):
-                r = np.asarray(rings).reshape(4, 9)
+            for r in (UPPER_RINGS, LOWER_RINGS):
                 d[r[:3], 1] -= LIP_THIN * (p[r[:3], 1] - p[r[3], 1][None]) * g.side(s)[r[:3]]
         elif au in ("AU23", "AU24"):
             # Lips thin and press: outer contours move towards the line between the lips.
@@ -570,8 +571,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             # The pulls fade with the distance from the mouth, so the inner edges moved more than the
             # outer ones and the closed lips came out thick (025's upper lip 0.122 -> 0.151 IOD,
             # lower 0.143 -> 0.187 in the closing alone): a pout that kept the smile.
-            for rings, w in ((LIPS_UPPER_RINGS, up_w), (LIPS_LOWER_RINGS, lo_w)):
-                r = np.asarray(rings).reshape(4, 9)
+            for r, w in ((UPPER_RINGS, up_w), (LOWER_RINGS, lo_w)):
                 w[r[:3]] = w[r[3]][None]
             d[:, 1] -= 0.65 * extra * lo_w
             d[:, 1] += 0.35 * extra * up_w

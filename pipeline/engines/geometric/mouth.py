@@ -18,6 +18,7 @@ import numpy as np
 from ...mesh import (EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_LOWER_RINGS, LIPS_OUTER,
                      LIPS_UPPER_RINGS)
 from . import lipbank, mouthbank
+from .expression import LOWER_RINGS, UPPER_RINGS
 from .shading import crease_fill
 from .warp import Region, nonzero_box
 
@@ -657,8 +658,15 @@ def _smooth_offset(t: np.ndarray, off: np.ndarray, depth: np.ndarray, at: np.nda
     return np.clip(np.polyval(c, at * 2 - 1), -most * iod, most * iod) * ease * ease * (3 - 2 * ease)
 
 
-_UP_RINGS, _LO_RINGS = np.reshape(LIPS_UPPER_RINGS, (4, 9)), np.reshape(LIPS_LOWER_RINGS, (4, 9))
+_UP_RINGS, _LO_RINGS = UPPER_RINGS, LOWER_RINGS
 _SHARE = np.array([0, 1 / 3, 2 / 3, 1])[:, None, None]  # of the inner edge's move, outer ring to inner
+
+
+def _ring_gaps(lm: np.ndarray, rings: np.ndarray, unit: np.ndarray) -> np.ndarray:
+    """(9,) the narrowest gap between neighbouring rings of `rings` (4, 9) in each column, measured
+    along that column's direction `unit` (9, 2)."""
+    along = ((lm[rings, :2] - lm[rings[:1], :2]) * unit).sum(-1)
+    return np.abs(np.diff(along, axis=0)).min(0)
 
 
 def _shift_rings(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
@@ -669,8 +677,7 @@ def _shift_rings(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
     m = np.hypot(*move.T)
     down = (move * (lm[_LO_RINGS[3], :2] - lm[_UP_RINGS[0], :2])).sum(-1) > 0  # into the lower lip
     into = np.where(down[None], _LO_RINGS, _UP_RINGS)
-    gaps = np.abs(np.diff(((lm[into, :2] - lm[into[:1], :2]) * move / np.maximum(m, 1e-9)[:, None]).sum(-1), axis=0))
-    keep = np.clip(1.5 * gaps.min(0) / np.maximum(m, 1e-9), 0, 1)
+    keep = np.clip(1.5 * _ring_gaps(lm, into, move / np.maximum(m, 1e-9)[:, None]) / np.maximum(m, 1e-9), 0, 1)
     out = lm.astype(np.float64)  # a copy
     for rings in (_UP_RINGS, _LO_RINGS):
         out[rings, :2] += _SHARE * (move * keep[:, None])
@@ -757,9 +764,8 @@ def _shift_lower(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
         ahead = (p[skin] - p[k]) @ unit[i]
         if (ahead > 0).any():
             room[i] = 0.5 * ahead[ahead > 0].min()
-    rings = np.abs(np.diff(((p[_LO_RINGS] - p[_LO_RINGS[:1]]) * unit).sum(-1), axis=0)).min(0)
     inward = ((p[_LO_RINGS[3]] - p[_LO_RINGS[0]]) * move).sum(-1) > 0
-    room = np.where(inward, 1.5 * rings, room)
+    room = np.where(inward, 1.5 * _ring_gaps(lm, _LO_RINGS, unit), room)
     out = lm.astype(np.float64)  # a copy
     out[_LO_RINGS, :2] += _LOWER_SHARE * (move * np.clip(room / np.maximum(m, 1e-9), 0, 1)[:, None])
     return out.astype(lm.dtype)

@@ -143,7 +143,8 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     label = np.full((ny, nx), -1, np.int32)
     pts = np.round(v * 16).astype(np.int32)
     # Folded (flipped) triangles first, so that proper ones drawn after them win where they overlap.
-    order = np.argsort(np.sign(det) * np.sign(np.median(det[np.abs(det) > 1e-9])))
+    facing = np.sign(det) * np.sign(np.median(det[np.abs(det) > 1e-9]))  # -1 folded, 1 proper
+    order = np.argsort(facing)
     draw = order[ok[order]]
     # ~900 tiny triangles a call: per-iteration Python overhead (indexing, keywords) is most of the cost.
     for tri, k in zip(pts[draw], draw.tolist()):
@@ -163,14 +164,13 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
     out[gy, gx, 1] = a[:, 1, 0] * fx + a[:, 1, 1] * fy + a[:, 1, 2]
     # A node the raster gives to a sliver of a triangle (a lip corner squeezed thin) can lie just
     # outside it, where that triangle's affine extrapolates far: 081's smile took one pixel from
-    # 360 px away (a white speck beside the corner). No node maps beyond its triangle's source box
-    # plus a node spacing and a pixel (how far outside a triangle the raster reaches, so proper
-    # nodes keep their exact map); only triangles whose affine stretches a node step past that
-    # slack can throw a node out, so only their nodes are checked.
-    # Such a node takes the map of the triangle it really lies in (a proper one, the largest if
-    # several: the raster let a thin one overwrite it), else it is moved onto its own triangle
-    # (barycentric weights clipped at zero). Clipped only to the source box, it landed a few pixels
-    # off its neighbours (t1.jpg: a lower-lip pixel 4 px up, a lid pixel on the lashes: specks).
+    # 360 px away (a white speck beside the corner). Only triangles whose affine stretches a node
+    # step by more than `slack` (a node spacing and a pixel: how far outside a triangle the raster
+    # reaches) can throw a node that far, so only their nodes are checked. Such a node, if it lies
+    # outside the triangle that took it, takes the map of the triangle it really lies in (a proper
+    # one, the largest if several), else it is moved onto its own triangle (barycentric weights
+    # clipped at zero). Clipped to the source box instead, it landed a few pixels off its neighbours
+    # (t1.jpg: a lower-lip pixel 4 px up, a lid pixel on the lashes: specks).
     slack = 1.0 + 1.5 * step
     risky = np.abs(aff[:, :, :2]).sum(2).max(1) > slack
     sel = np.nonzero(risky[k])[0]
@@ -184,7 +184,7 @@ def _exact(s_all, d_all, tris, origin, step: float, nx: int, ny: int):
         # The raster spills less than a node, so the triangle a node lies in shares a corner with
         # the one that took it.
         cand = _touching(tris)[k[sel]]  # (n, K), -1 padded
-        proper = ok & (np.sign(det) == np.sign(np.median(det[np.abs(det) > 1e-9])))
+        proper = ok & (facing > 0)
         b_all = _barycentric(v[cand], np.where(proper, det, 1.0)[cand], pts)  # (n, K, 3)
         inside = (b_all >= -1e-9).all(2) & (cand >= 0) & proper[cand]
         best = np.where(inside, np.abs(det[cand]), -1.0).argmax(1)
