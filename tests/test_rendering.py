@@ -229,6 +229,43 @@ def test_real_teeth_are_never_stretched(intensity):
     assert 0.02 < h <= mouthbank.bank().teeth_h_max, f"teeth {h:.3f} of the mouth's width"
 
 
+def _teeth_profile(img, lm, down, half):
+    """Grey levels along the mouth frame's s axis, `down` pixels below the upper inner lip, over
+    +-`half` pixels about the mouth's middle (half-pixel steps)."""
+    f = mouthbank.frame(lm)
+    u = np.arange(-half, half + 0.25, 0.5)
+    s = f.width / 2 + u
+    xy = f.to_xy(s, f.t_up(s) + down).astype(np.float32)
+    g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return u, cv2.remap(g, xy[None, :, 0], xy[None, :, 1], cv2.INTER_LINEAR)[0]
+
+
+def _teeth_scale(src_img, src_lm, out_img, out_lm) -> float:
+    """How many times wider the teeth across the output's opening are than the source's: the
+    stretch of the source's grey-level profile through its teeth (gaps between teeth are its
+    marks) that best matches the output's."""
+    f0 = mouthbank.frame(src_lm)
+    half = 0.3 * f0.width
+    down = 0.3 * float(f0.t_lo(f0.width / 2) - f0.t_up(f0.width / 2))
+    u, p0 = _teeth_profile(src_img, src_lm, down, half)
+    _, p1 = _teeth_profile(out_img, out_lm, down, half)
+    scores = {}
+    for sg in np.arange(0.8, 1.61, 0.01):
+        m = np.abs(u) <= half / max(sg, 1.0)
+        scores[sg] = np.corrcoef(np.interp(u / sg, u, p0)[m], p1[m])[0, 1]
+    return float(max(scores, key=scores.get))
+
+
+def test_a_wider_smile_keeps_the_teeth_their_own_size():
+    """064's smile with teeth made happier: the mouth widens 1.2x, and its teeth, which belong to
+    the skull, keep their width (the warp stretched them to 1.21x, and squashed them to half
+    their height; the smile in place at the wider mouth shows more of the dark corners)."""
+    rgb, src, dst, out = _edit("064", "happy", "happy")
+    assert mouth.teeth_showing(rgb, src)
+    assert mouthbank.frame(dst).width / mouthbank.frame(src).width > 1.15  # the test means something
+    assert abs(_teeth_scale(rgb, src, out, dst) - 1.0) < 0.06
+
+
 def _teeth_on_lips(img, lm, rgb_src, lm_src):
     """Enamel pixels inside the outer lips: bright (as the renderer's own test) and stricter on
     colour (spread < 15% of the brightest channel), so a lit, pinkish lip corner is not a tooth."""

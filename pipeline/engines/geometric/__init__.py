@@ -68,12 +68,19 @@ class GeometricEngine:
             parting = mouth.smile_parting(image, src, p.removed.get("AU12", 0.0), p.lip_gap_before)
             parted = parting is not None
             meet = not p.uses(expression.OPENING + ("AU10",))
-            if mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted, meet):
-                upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
+            upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
+            needs = mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted, meet)
+            # A smile's own teeth, reshaped by the warp, are painted again at their own size. Not
+            # under disgust's raised lip: painted, a third of a smile's teeth band hung from it as a
+            # thin stroke over a black gap (061, 096, 139; kept in place, they left dark lines).
+            own_size = not needs and upper >= 1 and mouth.reshapes_teeth(
+                image, src, p.target, p.lip_gap_before, p.lip_gap_after, teeth)
+            if needs or own_size:
                 m = mouth.render_interior(image, src, p.target, warped, region, iod,
                                           upper_teeth=upper, lower_teeth=lower, teeth=teeth,
                                           jaw_closed=not p.uses(("AU26", "AU27")),
-                                          parted_smile=parted, lips_meet=meet, lip_bank=parting != "own")
+                                          parted_smile=parted, lips_meet=meet, lip_bank=parting != "own",
+                                          own_size=own_size)
                 if m is not None:
                     changed |= m > 0
         with timer(t, "shading"):

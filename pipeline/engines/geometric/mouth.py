@@ -109,19 +109,21 @@ def _relit(b: mouthbank.Bank, i: int, skin: np.ndarray, sclera: float = 0.0) -> 
 
 
 def _interior(src_img, src_lm, aspect: float, teeth: Callable[[], bool],
-              skin: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+              skin: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, float | None]:
     """(rectified interior float RGB, validity, its grain at exemplar scale (-1: the photo's
-    own), its opening's aspect): the person's own when
-    their mouth shows teeth (rescaled, never stretched), else the best-fitting bank exemplar
-    (`skin`: the photo's `mouthbank.skin_colour`)."""
+    own), its opening's aspect, the width in pixels its frame spans in this photo (None: a bank
+    exemplar's)): the person's own when their mouth shows teeth, else the best-fitting bank
+    exemplar (`skin`: the photo's `mouthbank.skin_colour`)."""
     if teeth():
         inner, valid = mouthbank.rectify(src_img, src_lm)
-        return inner.astype(np.float32), valid, -1.0, mouthbank.frame(src_lm).aspect()
+        f = mouthbank.frame(src_lm)
+        return inner.astype(np.float32), valid, -1.0, f.aspect(), f.width
     b = mouthbank.bank()
     if b is None:
         raise FileNotFoundError(f"{mouthbank.BANK_PATH} is missing: run scripts/build_mouth_bank.py")
     i = mouthbank.pick(b, aspect, skin)
-    return _relit(b, i, skin, _sclera(src_img, src_lm)), b.valid[i].astype(np.float32) / 255, float(b.noise[i]), float(b.aspect[i])
+    return (_relit(b, i, skin, _sclera(src_img, src_lm)), b.valid[i].astype(np.float32) / 255, float(b.noise[i]),
+            float(b.aspect[i]), None)
 
 
 # A dropped or stretched mouth's opening (fear, surprise): the inner lips' polygon, its facets
@@ -177,13 +179,13 @@ def _chaikin(poly: np.ndarray, n: int = 2, closed: bool = True) -> np.ndarray:
 GUM_RED = (0.2, 0.32)  # redness ((R - mean(G, B)) / R) from which exemplar pixels are gum or lip, not teeth
 
 
-def _lower_teeth(cav, big, s, up, width, size, band, rise) -> np.ndarray:
+def _lower_teeth(cav, big, col, up, size, band, rise) -> np.ndarray:
     """The lower teeth over the cavity: no exemplar has them (the bank's smiles hide them behind
     the lower lip), so they are the exemplar's upper teeth mirrored, narrowed and shaded, rising
     `rise` pixels above the lower inner lip (`up`: pixels above it) with their edge at the top.
     Only its teeth: a broad smile's exemplar shows gums and lip corners beside and above them,
     which mirrored drew a pink arch round the lower teeth (014, 021, 070, 123 fear)."""
-    mx = ((s - width / 2) / LOWER_NARROW + width / 2) * size[0] / width - 0.5
+    mx = (col + 0.5 - size[0] / 2) / LOWER_NARROW + size[0] / 2 - 0.5
     my = band - rise + up - 0.5  # mirrored: the incisal edge `rise` above the lip
     low = cv2.remap(big, mx.astype(np.float32), my.astype(np.float32), cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -228,7 +230,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
                     upper_teeth: float = 1.0, lower_teeth: float = 0.0,
                     teeth: Callable[[], bool] | None = None, jaw_closed: bool = False,
-                    parted_smile: bool = False, lips_meet: bool = False, lip_bank: bool = True) -> np.ndarray | None:
+                    parted_smile: bool = False, lips_meet: bool = False, lip_bank: bool = True,
+                    own_size: bool = False) -> np.ndarray | None:
     """Fill the destination opening in `warped` (the region's pixels, uint8 RGB, in place): a real
     interior (the person's own teeth, or a bank exemplar relit and re-grained to the photo) placed
     at the mouth's scale under the upper lip, a cavity darkening with depth below it; or, when a
@@ -240,7 +243,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     teeth: the source's `shows_teeth`, when the caller already made it. jaw_closed: the opening
     is the lips' alone (no jaw drop): over closed lips, the upper teeth stay where the skull holds
     them (`_incisal_edge`) instead of following the upper lip. parted_smile: see `closing`.
-    lip_bank=False closes onto the person's own lips alone (`smile_parting`).
+    lip_bank=False closes onto the person's own lips alone (`smile_parting`). own_size: the
+    person's own teeth keep their size (`reshapes_teeth`) instead of spanning the opening.
     Returns the painted alpha (float32, region-sized) or None."""
     teeth = teeth or shows_teeth(src_img, src_lm)
     f = mouthbank.frame(dst_lm)
@@ -271,8 +275,12 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     depth = t - f.t_up(s)  # pixels below the upper inner lip
     lips = _lip_colour(src_img, src_lm)
     skin = mouthbank.skin_colour(src_img, src_lm)  # for the exemplar, the teeth band and the grey rule below
-    inner, valid, ex_grain, aspect_ex = _interior(src_img, src_lm, f.aspect(), teeth, skin)
-    k = f.width / mouthbank.W  # target pixels per exemplar pixel: one scale for both axes
+    inner, valid, ex_grain, aspect_ex, ex_width = _interior(src_img, src_lm, f.aspect(), teeth, skin)
+    # Target pixels per exemplar pixel, one scale for both axes: the interior fills the new
+    # opening's width, or with `own_size` the person's own teeth keep their size, centred in it.
+    # (In a dropped jaw's narrower oval, teeth of their own size ran down its sides as a white rim.)
+    span = ex_width if own_size and ex_width else f.width
+    k = span / mouthbank.W
     size = (max(1, round(mouthbank.W * k)), max(1, round(mouthbank.H * k)))
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
     # Fade the exemplar out just above its own lower lip, so no lip shows inside the new opening.
@@ -295,7 +303,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         row = band - (inc - t)  # the exemplar's teeth row: its band's lower edge on the incisal line
     else:
         row = depth + (1.0 - float(np.clip(upper_teeth, 0, 1))) * band
-    mx, my = (s * size[0] / f.width - 0.5).astype(np.float32), (row - 0.5).astype(np.float32)
+    col = (s - f.width / 2) * size[0] / span + size[0] / 2 - 0.5  # exemplar column, centred
+    mx, my = col.astype(np.float32), (row - 0.5).astype(np.float32)
     ex = cv2.remap(big, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     ex_rgb, ex_a = ex[..., :3], np.clip(ex[..., 3], 0, 1)
     if wide:
@@ -334,7 +343,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     tongue_rgb = lips * TONGUE_TINT * (lit_t[0] + lit_t[1] * (front + tall * (top - front)))[..., None]
     cav = cav * (1 - tongue[..., None]) + tongue_rgb * tongue[..., None]
     if lower_teeth > 0 and band >= 1:
-        cav = _lower_teeth(cav, big, s, f.t_lo(s) - t, f.width, size, band, lower_teeth * band)
+        cav = _lower_teeth(cav, big, col, f.t_lo(s) - t, size, band, lower_teeth * band)
     if wide:  # a dropped jaw's upper teeth lie in the upper lip's shadow (disgust bares them to the light)
         ex_rgb = ex_rgb * (1 - (1 - DROPPED_TEETH) * tall)[..., None]
     if rigid:  # the raised lip's own shadow on the teeth just under it
@@ -546,6 +555,26 @@ def needs_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap:
     """Paint the opening when the lips open further than they were (stretching what was between
     them would stretch the teeth), or close from a smile that shows teeth (so none are left)."""
     return dst_gap > src_gap + OPENS or closing(img, src_lm, src_gap, dst_gap, teeth, parted_smile, lips_meet)
+
+
+# Real teeth are rigid: an opening that stays open but changes its width or height by more than
+# this share (a smile made wider for "happy") would squash and stretch the person's teeth with the
+# lips (zoomed in, tune half, happy from real smiles: 064's, 096's and 117's teeth became wide flat
+# slabs, 1.3x as wide and half as tall). Such an opening is painted instead, with the person's own
+# teeth at their own size.
+RESHAPE = 0.1
+
+
+def reshapes_teeth(img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, src_gap: float, dst_gap: float,
+                   teeth: Callable[[], bool] | None = None) -> bool:
+    """Whether the warp would bend the real teeth the source shows: the lips stay apart
+    (`SHUT_BELOW`) but the opening's width or height changes by more than RESHAPE."""
+    if dst_gap < SHUT_BELOW or src_gap < SHUT_BELOW:
+        return False
+    wide = mouthbank.frame(dst_lm).width / max(mouthbank.frame(src_lm).width, 1.0)
+    if abs(wide - 1) <= RESHAPE and abs(dst_gap / src_gap - 1) <= RESHAPE:
+        return False
+    return (teeth or shows_teeth(img, src_lm))()
 
 
 # Inner-lip points of each lip matched across the mouth (corners 78/308 excluded): upper 191 faces
