@@ -54,6 +54,20 @@ class GeometricEngine:
             if edged is not moved:
                 p.target = mouth.carry_edge(moved, edged, p.target)
                 moved = edged
+            # What the mouth stage paints: a new opening, lips closed over a smile's teeth or gap
+            # (their corners tapered first, `taper_corners`), or a smile's own teeth again.
+            parting = mouth.smile_parting(image, src, p.removed.get("AU12", 0.0), p.lip_gap_before)
+            parted = parting is not None
+            meet = not p.uses(expression.OPENING + ("AU10",))
+            upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
+            needs = mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted, meet)
+            if needs and mouth.closes_over(image, src, p.target, p.pose.s, teeth, parted, meet):
+                p.target = mouth.taper_corners(p.target)
+            # A smile's own teeth, reshaped by the warp, are painted again at their own size. Not
+            # under disgust's raised lip: painted, a third of a smile's teeth band hung from it as a
+            # thin stroke over a black gap (061, 096, 139; kept in place, they left dark lines).
+            own_size = not needs and upper >= 1 and mouth.reshapes_teeth(
+                image, src, p.target, p.lip_gap_before, p.lip_gap_after, teeth)
         r = Rendered(request, (0, 0, 0, 0), None, None, p.target, p.applied, p.removed, self.name, t)
         if np.abs(p.target - moved)[:, :2].max() < 1e-3 and not p.applied:
             return r
@@ -65,16 +79,6 @@ class GeometricEngine:
             lips = np.concatenate([src[LIPS_OUTER, :2], p.target[LIPS_OUTER, :2]])
             warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)
         with timer(t, "mouth"):
-            parting = mouth.smile_parting(image, src, p.removed.get("AU12", 0.0), p.lip_gap_before)
-            parted = parting is not None
-            meet = not p.uses(expression.OPENING + ("AU10",))
-            upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
-            needs = mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted, meet)
-            # A smile's own teeth, reshaped by the warp, are painted again at their own size. Not
-            # under disgust's raised lip: painted, a third of a smile's teeth band hung from it as a
-            # thin stroke over a black gap (061, 096, 139; kept in place, they left dark lines).
-            own_size = not needs and upper >= 1 and mouth.reshapes_teeth(
-                image, src, p.target, p.lip_gap_before, p.lip_gap_after, teeth)
             if needs or own_size:
                 m = mouth.render_interior(image, src, p.target, warped, region, iod,
                                           upper_teeth=upper, lower_teeth=lower, teeth=teeth,
