@@ -851,9 +851,9 @@ _TAPER_COLS = ((0, 8), (1, 7))
 
 @cache
 def _taper_triangles() -> np.ndarray:
-    """The warp's mesh triangles with a corner on a point `taper_corners` moves."""
+    """The warp's triangles (`warp._topology`'s) with a corner on a point `taper_corners` moves."""
     moved = [rings[:, c] for rings in (UPPER_RINGS, LOWER_RINGS) for cols in _TAPER_COLS for c in cols]
-    tris = model().tri_mesh
+    tris = model().tri_ring
     return tris[np.isin(tris, moved).any(1)]
 
 
