@@ -637,15 +637,9 @@ def on_meeting_line(img: np.ndarray, lm: np.ndarray, teeth: Callable[[], bool] |
         return lm
     iod = float(np.hypot(*(lm[263, :2] - lm[33, :2])))
     mid = _between_lips(lm).astype(np.float64)
-    across = mid[-1] - mid[0]
-    width = float(np.hypot(*across))
+    width, nv, u, cols, line = _columns(mid, mid[0], mid[-1] - mid[0])
     if width < 20:
         return lm
-    ux = across / width
-    nv = np.array([-ux[1], ux[0]])  # down the face, for an upright face
-    u = (mid - mid[0]) @ ux
-    cols = np.arange(0.0, width, 1.0)
-    line = np.stack([np.interp(cols, u, mid[:, k]) for k in (0, 1)], -1)
     offs = np.arange(-LINE_REACH * iod, LINE_REACH * iod + 0.25, 0.5)
     prof = _profiles(img, line, offs, nv, lambda px: cv2.GaussianBlur(px.astype(np.float32).mean(-1), (0, 0), 0.8))
     at = prof.argmin(0)
@@ -656,6 +650,20 @@ def on_meeting_line(img: np.ndarray, lm: np.ndarray, teeth: Callable[[], bool] |
     # few pixels fold over): the move fades in over the outer LINE_EASE of the width each side.
     move = _smooth_offset(cols / width, offs[at], depth, u[1:-1] / width, iod, LINE_MOVE)
     return _shift_rings(lm, move[:, None] * nv)
+
+
+def _columns(pts: np.ndarray, origin: np.ndarray, across: np.ndarray, own_span: bool = False):
+    """The columns across the mouth that `on_meeting_line` and `on_lip_edge` read: (width of
+    `across`, the unit normal down the face, each point's position `u` along `across` from
+    `origin`, the columns one pixel apart (from 0 to the width, or with `own_span` from the first
+    point to the last), and the polyline through `pts` resampled at them)."""
+    width = float(np.hypot(*across))
+    ux = across / max(width, 1e-9)
+    nv = np.array([-ux[1], ux[0]])  # down the face, for an upright face
+    u = (pts - origin) @ ux
+    cols = np.arange(u[0], u[-1], 1.0) if own_span else np.arange(0.0, width, 1.0)
+    line = np.stack([np.interp(cols, u, pts[:, k]) for k in (0, 1)], -1)
+    return width, nv, u, cols, line
 
 
 def _profiles(img: np.ndarray, line: np.ndarray, offs: np.ndarray, nv: np.ndarray,
@@ -743,15 +751,10 @@ def on_lip_edge(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     an edge fainter than EDGE_FAINT."""
     iod = float(np.hypot(*(lm[263, :2] - lm[33, :2])))
     ring = lm[_LO_RINGS[0], :2].astype(np.float64)
-    across = (lm[291, :2] - lm[61, :2]).astype(np.float64)
-    width = float(np.hypot(*across))
+    width, nv, u, cols, line = _columns(ring, lm[61, :2].astype(np.float64),
+                                        (lm[291, :2] - lm[61, :2]).astype(np.float64), own_span=True)
     if width < 20:
         return lm
-    ux = across / width
-    nv = np.array([-ux[1], ux[0]])
-    u = (ring - lm[61, :2]) @ ux
-    cols = np.arange(u[0], u[-1], 1.0)
-    line = np.stack([np.interp(cols, u, ring[:, k]) for k in (0, 1)], -1)
     offs = np.arange(EDGE_REACH[0] * iod, EDGE_REACH[1] * iod + 0.25, 0.5)
     fall = np.diff(_profiles(img, line, offs, nv, lambda px: _redness(px, max(0.006 * iod, 0.8))), axis=0)
     at, steep = fall.argmin(0), np.maximum(-fall.min(0), 0)
