@@ -206,6 +206,41 @@ FINE_STEP = 1 / 110  # IOD between the feature boxes' map nodes (at least a pixe
 FINE_PAD = 0.12  # IOD around each feature (source and destination), so the seam lies on skin
 
 
+OUTLINE_BAND = 0.15  # IOD either side of the face's outline where a folded map is smoothed
+UNFOLD_ROUNDS = 16
+
+
+def _unfold_outline(nodes: np.ndarray, ident: np.ndarray, dst: np.ndarray, origin: np.ndarray,
+                    step: float, iod: float) -> np.ndarray:
+    """The node map with folds near the face's outline smoothed out. The mesh's outline triangles
+    are thin where the face turns away, and a dropped jaw or a smile's far corner can carry a point
+    across the outline: the map folds there, and the jaw's or cheek's edge against the background
+    came out hard and stepped, with a pale notch (139's fear and surprise; t1.jpg's turned faces).
+    Cells whose map turns over (or shrinks below a tenth) have the motion at their corners replaced
+    by the mean of their neighbours', a few times; only within OUTLINE_BAND of the outline, so the
+    closing lids' and lips' own slivers stay."""
+    near = np.zeros(nodes.shape[:2], np.uint8)
+    oval = np.round((dst[FACE_OVAL, :2] - origin) / step * 16).astype(np.int32)
+    cv2.polylines(near, [oval], True, 1, max(1, int(round(2 * OUTLINE_BAND * iod / step))), cv2.LINE_8, shift=4)
+    near = near[:-1, :-1] > 0
+    disp = nodes - ident
+    for k in range(UNFOLD_ROUNDS):
+        p = ident + disp
+        a, b = p[:-1, 1:] - p[:-1, :-1], p[1:, :-1] - p[:-1, :-1]  # each cell's two edges
+        bad = ((a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]) <= 0) & near
+        if not bad.any():
+            if k == 0:
+                return nodes  # nothing folded: the map as it was, bit for bit
+            break
+        corners = np.zeros(nodes.shape[:2], bool)
+        for dy in (0, 1):
+            for dx in (0, 1):
+                corners[dy:dy + bad.shape[0], dx:dx + bad.shape[1]] |= bad
+        mean = cv2.blur(disp, (3, 3), borderType=cv2.BORDER_REPLICATE)
+        disp = np.where(corners[..., None], mean, disp)
+    return (ident + disp).astype(nodes.dtype)
+
+
 def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.ndarray, np.ndarray]:
     """(h, w, 2) float32 source coordinates (image pixels) for each destination pixel of `region`,
     and the (h, w) bool mask of pixels that move at all."""
@@ -246,6 +281,7 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
     fade = np.clip(1 - dist / band, 0, 1)
     fade = (fade * fade * (3 - 2 * fade)).astype(np.float32)
     nodes = (ident + (nodes - ident) * fade[..., None]).astype(np.float32)
+    nodes = _unfold_outline(nodes, ident, dst, origin, step, iod)
     moved_nodes = (np.abs(nodes - ident) > 1e-3).any(-1).astype(np.uint8)
     # Upsample (the map, not the image): node k sits at pixel k*step. Absolute source coordinates
     # are upsampled directly: bilinear interpolation reproduces the identity part exactly.
@@ -289,6 +325,7 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
             ident_box = np.stack(np.meshgrid(np.arange(fnx, dtype=np.float32) * fstep + origin[0] + x0,
                                              np.arange(fny, dtype=np.float32) * fstep + origin[1] + y0), -1)
             fine = ident_box + (fine - ident_box) * f_box[..., None]
+            fine = _unfold_outline(fine, ident_box, dst, origin + [x0, y0], fstep, iod)
             if fstep > 1:
                 mf = np.float32([[1 / fstep, 0, 0], [0, 1 / fstep, 0]])
                 fine = cv2.warpAffine(fine, mf, (bw, bh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
