@@ -654,16 +654,19 @@ def _skin_triangles() -> np.ndarray:
     return tris[np.array(keep)]
 
 
-def _area_ratio(c: np.ndarray, d: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    def area(p):
-        a, b, e = p[tris[:, 0], :2], p[tris[:, 1], :2], p[tris[:, 2], :2]
-        return (b[:, 0] - a[:, 0]) * (e[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (e[:, 0] - a[:, 0])
+def triangle_areas(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    """(T,) doubled signed areas of triangles `tris` (T, 3) over points `p` (x, y first): the sign
+    says which way each faces, so a change of sign is a fold."""
+    a, b, e = p[tris[:, 0], :2], p[tris[:, 1], :2], p[tris[:, 2], :2]
+    return (b[:, 0] - a[:, 0]) * (e[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (e[:, 0] - a[:, 0])
 
-    a0 = area(c)
+
+def _area_ratio(c: np.ndarray, d: np.ndarray, tris: np.ndarray) -> np.ndarray:
+    a0 = triangle_areas(c, tris)
     # Only triangles facing the camera: thin ones at the silhouette (the mesh wrapping round the
     # cheeks) cover few pixels and flip under harmless sideways motion.
     ok = np.abs(a0) > 0.5 * np.median(np.abs(a0))
-    return area(c + d)[ok] / a0[ok]
+    return triangle_areas(c + d, tris)[ok] / a0[ok]
 
 
 # The warp's triangles between the face's outline and its anchor ring (the neck, hair and

@@ -18,7 +18,7 @@ import numpy as np
 from ...mesh import (EYE_L, EYE_R, LIPS_INNER_LOWER, LIPS_INNER_UPPER, LIPS_LOWER_RINGS, LIPS_OUTER,
                      LIPS_UPPER_RINGS)
 from . import lipbank, mouthbank
-from .expression import LOWER_RINGS, UPPER_RINGS, model
+from .expression import LOWER_RINGS, UPPER_RINGS, model, triangle_areas
 from .shading import crease_fill
 from .warp import Region, nonzero_box
 
@@ -693,7 +693,6 @@ def _smooth_offset(t: np.ndarray, off: np.ndarray, depth: np.ndarray, at: np.nda
     return np.clip(np.polyval(c, at * 2 - 1), -most * iod, most * iod) * ease * ease * (3 - 2 * ease)
 
 
-_UP_RINGS, _LO_RINGS = UPPER_RINGS, LOWER_RINGS
 _SHARE = np.array([0, 1 / 3, 2 / 3, 1])[:, None, None]  # of the inner edge's move, outer ring to inner
 
 
@@ -710,11 +709,11 @@ def _shift_rings(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
     between the rings of the lip it moves into, so each gap keeps half its width (moved alone, the
     inner edge crossed the next ring; pressed lips leave gaps thinner than the move)."""
     m = np.hypot(*move.T)
-    down = (move * (lm[_LO_RINGS[3], :2] - lm[_UP_RINGS[0], :2])).sum(-1) > 0  # into the lower lip
-    into = np.where(down[None], _LO_RINGS, _UP_RINGS)
+    down = (move * (lm[LOWER_RINGS[3], :2] - lm[UPPER_RINGS[0], :2])).sum(-1) > 0  # into the lower lip
+    into = np.where(down[None], LOWER_RINGS, UPPER_RINGS)
     keep = np.clip(1.5 * _ring_gaps(lm, into, move / np.maximum(m, 1e-9)[:, None]) / np.maximum(m, 1e-9), 0, 1)
     out = lm.astype(np.float64)  # a copy
-    for rings in (_UP_RINGS, _LO_RINGS):
+    for rings in (UPPER_RINGS, LOWER_RINGS):
         out[rings, :2] += _SHARE * (move * keep[:, None])
     return out.astype(lm.dtype)
 
@@ -722,7 +721,7 @@ def _shift_rings(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
 def carry_line(src: np.ndarray, lined: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The target landmarks with `on_meeting_line`'s move (`lined - src`) carried over: the line
     keeps its place where the lips meet (`_shift_rings`, with the target's own ring gaps)."""
-    return _shift_rings(target, (lined - src)[_UP_RINGS[3], :2])
+    return _shift_rings(target, (lined - src)[UPPER_RINGS[3], :2])
 
 
 # The lower lip's outer edge (its red against the chin's skin), searched from EDGE_REACH[0] to
@@ -750,7 +749,7 @@ def on_lip_edge(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
     edge fixed. For the warp only, like `on_meeting_line`. `lm` itself for a mouth under 20 px or
     an edge fainter than EDGE_FAINT."""
     iod = float(np.hypot(*(lm[263, :2] - lm[33, :2])))
-    ring = lm[_LO_RINGS[0], :2].astype(np.float64)
+    ring = lm[LOWER_RINGS[0], :2].astype(np.float64)
     width, nv, u, cols, line = _columns(ring, lm[61, :2].astype(np.float64),
                                         (lm[291, :2] - lm[61, :2]).astype(np.float64), own_span=True)
     if width < 20:
@@ -769,12 +768,10 @@ def on_lip_edge(img: np.ndarray, lm: np.ndarray) -> np.ndarray:
 def _skin_below() -> list[np.ndarray]:
     """For each point of the lower lip's outer ring, its mesh neighbours (in the warp's fixed
     triangulation) that are skin, not lip: the chin's side of the lip's edge, and the corners'."""
-    from .expression import model
-
     tri = model().tri_ring
     lips = set(LIPS_LOWER_RINGS) | set(LIPS_UPPER_RINGS) | set(LIPS_INNER_LOWER) | set(LIPS_INNER_UPPER)
     out = []
-    for p in _LO_RINGS[0]:
+    for p in LOWER_RINGS[0]:
         near = {int(n) for n in tri[(tri == p).any(1)].ravel() if n < 468}  # not the anchor ring
         out.append(np.array(sorted(near - lips - {int(p)})))
     return out
@@ -790,21 +787,21 @@ def _shift_lower(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
     unit = move / np.maximum(m, 1e-9)[:, None]
     p = lm[:, :2].astype(np.float64)
     room = np.full(len(m), np.inf)
-    for i, (k, skin) in enumerate(zip(_LO_RINGS[0], _skin_below())):
+    for i, (k, skin) in enumerate(zip(LOWER_RINGS[0], _skin_below())):
         ahead = (p[skin] - p[k]) @ unit[i]
         if (ahead > 0).any():
             room[i] = 0.5 * ahead[ahead > 0].min()
-    inward = ((p[_LO_RINGS[3]] - p[_LO_RINGS[0]]) * move).sum(-1) > 0
-    room = np.where(inward, 1.5 * _ring_gaps(lm, _LO_RINGS, unit), room)
+    inward = ((p[LOWER_RINGS[3]] - p[LOWER_RINGS[0]]) * move).sum(-1) > 0
+    room = np.where(inward, 1.5 * _ring_gaps(lm, LOWER_RINGS, unit), room)
     out = lm.astype(np.float64)  # a copy
-    out[_LO_RINGS, :2] += _LOWER_SHARE * (move * np.clip(room / np.maximum(m, 1e-9), 0, 1)[:, None])
+    out[LOWER_RINGS, :2] += _LOWER_SHARE * (move * np.clip(room / np.maximum(m, 1e-9), 0, 1)[:, None])
     return out.astype(lm.dtype)
 
 
 def carry_edge(src: np.ndarray, edged: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The target landmarks with `on_lip_edge`'s move (`edged - src`) carried over (within the
     target's own gaps, `_shift_lower`)."""
-    return _shift_lower(target, (edged - src)[_LO_RINGS[0], :2])
+    return _shift_lower(target, (edged - src)[LOWER_RINGS[0], :2])
 
 
 def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
@@ -874,14 +871,9 @@ def taper_corners(lm: np.ndarray) -> np.ndarray:
             for rings in (UPPER_RINGS, LOWER_RINGS):
                 move[rings[:, c]] = f * (line[c] - base[rings[:, c], :2])
     tris = _taper_triangles()
-
-    def facing(p):
-        a, b, e = p[tris[:, 0]], p[tris[:, 1]], p[tris[:, 2]]
-        return np.sign((b[:, 0] - a[:, 0]) * (e[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (e[:, 0] - a[:, 0]))
-
-    before = facing(base[:, :2])
+    before = np.sign(triangle_areas(base, tris))
     for k in (1.0, 0.75, 0.5, 0.25):
-        if (facing(base[:, :2] + k * move) == before).all():
+        if (np.sign(triangle_areas(base[:, :2] + k * move, tris)) == before).all():
             out = base.copy()
             out[:, :2] += k * move
             return out.astype(lm.dtype)

@@ -216,8 +216,8 @@ def _unfold_outline(nodes: np.ndarray, ident: np.ndarray, dst: np.ndarray, origi
     are thin where the face turns away, and a dropped jaw or a smile's far corner can carry a point
     across the outline: the map folds there, and the jaw's or cheek's edge against the background
     came out hard and stepped, with a pale notch (139's fear and surprise; t1.jpg's turned faces).
-    Cells whose map turns over (or shrinks below a tenth) have the motion at their corners replaced
-    by the mean of their neighbours', a few times; only within OUTLINE_BAND of the outline, so the
+    Cells whose map turns over have the motion at their corners replaced by the mean of their
+    neighbours', up to UNFOLD_ROUNDS times; only within OUTLINE_BAND of the outline, so the
     closing lids' and lips' own slivers stay."""
     near = np.zeros(nodes.shape[:2], np.uint8)
     oval = np.round((dst[FACE_OVAL, :2] - origin) / step * 16).astype(np.int32)
