@@ -18,7 +18,7 @@ import pytest
 from pipeline.datasets import london_split, read_tem
 from pipeline.editor import detect, edit
 from pipeline.engines.geometric import lipbank, mouth, mouthbank, warp
-from pipeline.engines.geometric.expression import LOWER_RINGS, measures, plan
+from pipeline.engines.geometric.expression import LOWER_RINGS, lip_gap, measures, plan, pose_of
 from pipeline.mesh import (
     EYE_L,
     EYE_R,
@@ -265,6 +265,18 @@ def test_a_wider_smile_keeps_the_teeth_their_own_size():
     assert mouth.teeth_showing(rgb, src)
     assert mouthbank.frame(dst).width / mouthbank.frame(src).width > 1.15  # the test means something
     assert abs(_teeth_scale(rgb, src, out, dst) - 1.0) < 0.06
+
+
+def test_a_smile_made_happier_stays_as_open():
+    """064's broad smile (lips 0.20 IOD apart) made happy: the smile's opening was closed and
+    reopened by happy's own parting, narrower (0.135 IOD, a third of its teeth gone under the lower
+    lip: a flatter mouth for "more smile"). It keeps at least the photo's opening and its teeth."""
+    rgb, src, dst, out = _edit("064", "happy", "happy")
+    gap = [lip_gap(pose_of(lm).to_canonical(lm.astype(np.float64))) for lm in (src, dst)]
+    assert gap[0] > 0.15  # the test means something: a broad, open smile
+    assert gap[1] >= gap[0] - 0.01, gap
+    shown = _teeth_on_lips(out, dst, rgb, src) / _teeth_on_lips(rgb, src, rgb, src)
+    assert shown > 0.85, f"{shown:.2f} of the photo's teeth pixels left"
 
 
 def _teeth_on_lips(img, lm, rgb_src, lm_src):

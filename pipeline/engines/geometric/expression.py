@@ -559,6 +559,14 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
         # Close lips that are apart (teeth showing) until they meet; recipes reopen them. The lower
         # lip and jaw do most of the closing, the upper lip a third.
         extra = lip_gap(c) - CLOSED_GAP
+        # A smile that parts the lips (happy's 12 + 25) closes a smile's parted lips only as far
+        # as it opens them again: it is the same expression, and a broad real smile was closed and
+        # reopened narrower (tune half, happy from the 13 smiles with teeth: 6 of them 0.19-0.22
+        # IOD -> 0.14-0.16, a flatter mouth for "more smile"). Its opening is now at least the
+        # photo's. Other targets (sad's lips just apart, fear's and surprise's jaw) close it first.
+        opens = {k: v for k, v in weights.items() if k in OPENING and v > 0}
+        if opens and weights.get("AU12", 0.0) > 0 and extra > 0:
+            extra = min(extra, lip_gap(c + displacement(g, opens)) - lip_gap(c))
         if extra > 0.035:
             removed["AU25"] = round(extra, 4)
             lips = g.near_mouth * _bump(g.p, np.array([g.mouth_cx, c[[13, 14], 1].mean()]), g.half_w * 1.2, 0.2)
