@@ -63,10 +63,11 @@ class GeometricEngine:
             needs = mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted, meet)
             if needs and mouth.closes_over(image, src, p.target, p.pose.s, teeth, parted, meet):
                 p.target = mouth.taper_corners(p.target)
-            # A smile's own teeth, reshaped by the warp, are painted again at their own size. Not
-            # under disgust's raised lip: painted, a third of a smile's teeth band hung from it as a
-            # thin stroke over a black gap (061, 096, 139; kept in place, they left dark lines).
-            own_size = not needs and upper >= 1 and mouth.reshapes_teeth(
+            # A smile's own teeth, reshaped by the warp or by a wider opening painted over them,
+            # are painted again at their own size. Not under disgust's raised lip: painted, a third
+            # of a smile's teeth band hung from it as a thin stroke over a black gap (061, 096, 139;
+            # kept in place, they left dark lines).
+            own_size = upper >= 1 and mouth.reshapes_teeth(
                 image, src, p.target, p.lip_gap_before, p.lip_gap_after, teeth)
         r = Rendered(request, (0, 0, 0, 0), None, None, p.target, p.applied, p.removed, self.name, t)
         if np.abs(p.target - moved)[:, :2].max() < 1e-3 and not p.applied:

@@ -545,6 +545,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
     g = Geometry(c)
     d = np.zeros_like(c)
     removed: dict[str, float] = {}
+    closing, extra, reopens = None, 0.0, None
     weights = {k: v * intensity for k, v in recipe(emotion, teeth).items()}
     for k, v in (aus or {}).items():
         weights[k] = weights.get(k, 0.0) + v
@@ -560,15 +561,16 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
         # lip and jaw do most of the closing, the upper lip a third.
         extra = lip_gap(c) - CLOSED_GAP
         # A smile that parts the lips (happy's 12 + 25) closes a smile's parted lips only as far
-        # as it opens them again: it is the same expression, and a broad real smile was closed and
-        # reopened narrower (tune half, happy from the 13 smiles with teeth: 6 of them 0.19-0.22
-        # IOD -> 0.14-0.16, a flatter mouth for "more smile"). Its opening is now at least the
-        # photo's. Other targets (sad's lips just apart, fear's and surprise's jaw) close it first.
-        opens = {k: v for k, v in weights.items() if k in OPENING and v > 0}
-        if opens and weights.get("AU12", 0.0) > 0 and extra > 0:
-            extra = min(extra, lip_gap(c + displacement(g, opens)) - lip_gap(c))
+        # as its own parting opens them again (`at` below): it is the same expression, and a broad
+        # real smile was closed and reopened narrower (tune half, happy from the 13 smiles with
+        # teeth: 6 of them 0.19-0.22 IOD -> 0.14-0.16, a flatter mouth for "more smile"). Its
+        # opening is at least the photo's at every intensity. Other targets (sad's lips just
+        # apart, fear's and surprise's jaw) close it first.
+        opening = {k: v for k, v in recipe(emotion, teeth).items() if k in OPENING}
+        if opening and weights.get("AU12", 0.0) > 0:
+            reopens = lip_gap(c + displacement(g, opening)) - lip_gap(c)  # per unit of intensity
         if extra > 0.035:
-            removed["AU25"] = round(extra, 4)
+            removed["AU25"] = round(extra if reopens is None else min(extra, reopens * intensity), 4)
             lips = g.near_mouth * _bump(g.p, np.array([g.mouth_cx, c[[13, 14], 1].mean()]), g.half_w * 1.2, 0.2)
             # The opening is a crescent, so the closing is too: none at the corners, where a lower-lip
             # point moving up past its cheek neighbours flipped triangles (and the fold check then
@@ -581,8 +583,9 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
             # lower 0.143 -> 0.187 in the closing alone): a pout that kept the smile.
             for r, w in ((UPPER_RINGS, up_w), (LOWER_RINGS, lo_w)):
                 w[r[:3]] = w[r[3]][None]
-            d[:, 1] -= 0.65 * extra * lo_w
-            d[:, 1] += 0.35 * extra * up_w
+            closing = np.zeros_like(d)  # per IOD of closing
+            closing[:, 1] = 0.35 * up_w - 0.65 * lo_w
+            d += extra * closing
         if "AU12" in removed:
             # The smile was read with the lips apart, and closing them moves the lips' centre that
             # the corners are measured from: one correction step lands the corners where planned
@@ -618,7 +621,11 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
         # Relaxing scales with intensity up to 0.5, then stays full: a half-strength edit still
         # starts from rest, and intensity 0 is the identity.
         t_up = t if t_up is None else t_up
-        return d * min(1.0, max(t, t_up) / 0.5) + t * d_lower + t_up * d_upper + d_aus
+        ramp = min(1.0, max(t, t_up) / 0.5)
+        out = d * ramp + t * d_lower + t_up * d_upper + d_aus
+        if closing is not None and reopens is not None:  # a smile's lips closed as far as it reopens them
+            out += closing * (min(extra, reopens * t) - ramp * extra)
+        return out
 
     # Never fold the face. A request beyond what the face takes without a mesh triangle collapsing
     # gets the strongest fold-free intensity, found on a grid that does not depend on the request,
