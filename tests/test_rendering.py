@@ -279,6 +279,19 @@ def test_a_smile_made_happier_stays_as_open():
     assert shown > 0.85, f"{shown:.2f} of the photo's teeth pixels left"
 
 
+def test_a_slit_smile_opened_wider_shows_a_row_of_teeth():
+    """083 smiles through a slit (a 5 px band of teeth); made happier, the opening is three times
+    as tall. Its own teeth were a sliver over a dark band (teeth 14% of the opening, dark 28%);
+    a full row of a bank exemplar's teeth fills it now."""
+    rgb, src, dst, out = _edit("083", "happy", "happy")
+    assert mouth.teeth_showing(rgb, src)  # the test means something: the person's own teeth show
+    opening = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    tooth = mouthbank.tooth_like(out, np.array([mouth._skin_brightness(rgb, src)])) & opening
+    dark = (out.astype(np.float32).mean(-1) < 0.35 * mouth._lip_colour(rgb, src).mean()) & opening
+    assert tooth.sum() > 0.3 * opening.sum(), f"teeth {tooth.sum() / opening.sum():.2f} of the opening"
+    assert dark.sum() < 0.1 * opening.sum(), f"dark {dark.sum() / opening.sum():.2f} of the opening"
+
+
 def _teeth_on_lips(img, lm, rgb_src, lm_src):
     """Enamel pixels inside the outer lips: bright (as the renderer's own test) and stricter on
     colour (spread < 15% of the brightest channel), so a lit, pinkish lip corner is not a tooth."""

@@ -161,6 +161,10 @@ LOWER_SHADE = 0.72  # and sit in the upper lip's shadow
 # read as a grin; 0.03 below the line filled the opening to the lower lip, 68/62/53.
 INCISAL = -0.04
 TEETH_DIM = 0.85
+# A smile's own teeth fill at least this much of a new, taller opening's height (at its middle), or
+# a bank exemplar's full row is painted instead. Tune half, happy from the 13 smiles with teeth,
+# own upper-teeth band / new opening: 008 0.33 and 083 0.34 (slits), 105 0.50, the rest 0.62-0.94.
+OWN_TEETH_MIN = 0.45
 LIP_SHADOW = 0.3  # of the teeth band: the raised lip's shadow on the teeth under it (x0.65 at the lip)
 
 
@@ -274,6 +278,10 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     lips = _lip_colour(src_img, src_lm)
     skin = mouthbank.skin_colour(src_img, src_lm)  # for the exemplar, the teeth band and the grey rule below
     inner, valid, ex_grain, aspect_ex, ex_width = _interior(src_img, src_lm, f.aspect(), teeth, skin)
+    if ex_width and upper_teeth >= 1 and mouthbank.teeth_height(inner, valid, skin) * ex_width < OWN_TEETH_MIN * (
+            f.t_lo(f.width / 2) - f.t_up(f.width / 2)):
+        # A slit of a smile opened wide: the person's few teeth were a sliver over a dark band.
+        inner, valid, ex_grain, aspect_ex, ex_width = _interior(src_img, src_lm, f.aspect(), lambda: False, skin)
     # Target pixels per exemplar pixel, one scale for both axes: the interior fills the new
     # opening's width, or with `own_size` the person's own teeth keep their size, centred in it.
     # (In a dropped jaw's narrower oval, teeth of their own size ran down its sides as a white rim.)
