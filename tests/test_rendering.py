@@ -279,6 +279,28 @@ def test_a_smile_made_happier_stays_as_open():
     assert shown > 0.85, f"{shown:.2f} of the photo's teeth pixels left"
 
 
+@needs_shared
+@pytest.mark.parametrize("face_id,before", [("139", 0.078), ("013", 0.20)])
+def test_a_happier_smile_has_one_row_of_teeth(face_id, before):
+    """139's and 013's smiles: the landmarker's inner lower lip runs across their teeth, so the
+    warp carried the teeth below it as lower lip: made happier, a second row of teeth under the
+    painted ones (enamel-like pixels in the lower lip's band: 7.8% and 20%). The inner lips are
+    taken from the teeth's real edge (`mouth.on_teeth_edge`); a glossy lip keeps a few."""
+    rgb, src, dst, out = _edit(face_id, "happy", "happy")
+    moved = mouth.on_teeth_edge(rgb, src)
+    down = float(np.hypot(*(moved - src)[LOWER_RINGS[3][4], :2])) / _iod(src)
+    assert down > 0.01, f"the inner lower lip's middle moved {down:.3f} IOD"
+    band = _poly_mask(out.shape[:2], np.concatenate([dst[[61, *LOWER_RINGS[0], 291], :2], dst[LIPS_INNER_LOWER[::-1], :2]]))
+    tooth = mouthbank.tooth_like(out, np.array([mouth._skin_brightness(rgb, src)])) & band
+    assert tooth.sum() < 0.5 * before * band.sum(), f"teeth {tooth.sum() / band.sum():.3f} of the lower lip"
+
+
+def test_closed_lips_have_no_teeth_edge_to_find():
+    """A neutral photo (lips closed, no teeth) keeps its landmarks: the same array back."""
+    rgb, face = _photo("064", "neutral")
+    assert mouth.on_teeth_edge(rgb, face.landmarks) is face.landmarks
+
+
 def test_a_slit_smile_opened_wider_shows_a_row_of_teeth():
     """083 smiles through a slit (a 5 px band of teeth); made happier, the opening is three times
     as tall. Its own teeth were a sliver over a dark band (teeth 14% of the opening, dark 28%);

@@ -61,8 +61,17 @@ class GeometricEngine:
             meet = not p.uses(expression.OPENING + ("AU10",))
             upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
             needs = mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted, meet)
-            if needs and mouth.closes_over(image, src, p.target, p.pose.s, teeth, parted, meet):
+            opening = src  # the landmarks the painted interior reads the photo's own mouth from
+            closes = needs and mouth.closes_over(image, src, p.target, p.pose.s, teeth, parted, meet)
+            if closes:
                 p.target = mouth.taper_corners(p.target)
+            else:
+                # An open mouth's inner lips from the teeth's real edge: the mesh's can lie on the
+                # teeth, which the warp then carried as lip.
+                teethed = mouth.on_teeth_edge(image, moved, teeth)
+                if teethed is not moved:
+                    p.target = mouth.carry_teeth_edge(moved, teethed, p.target)
+                    moved = opening = teethed
             # A smile's own teeth, reshaped by the warp or by a wider opening painted over them,
             # are painted again at their own size. Not under disgust's raised lip: painted, a third
             # of a smile's teeth band hung from it as a thin stroke over a black gap (061, 096, 139;
@@ -81,7 +90,7 @@ class GeometricEngine:
             warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)
         with timer(t, "mouth"):
             if needs or own_size:
-                m = mouth.render_interior(image, src, p.target, warped, region, iod,
+                m = mouth.render_interior(image, opening, p.target, warped, region, iod,
                                           upper_teeth=upper, lower_teeth=lower, teeth=teeth,
                                           jaw_closed=not p.uses(("AU26", "AU27")),
                                           parted_smile=parted, lips_meet=meet, lip_bank=parting != "own",

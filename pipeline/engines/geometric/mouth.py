@@ -230,6 +230,17 @@ def _fill_rim(warped: np.ndarray, alpha: np.ndarray, box, width: float, iod_px: 
     sub[:] = np.clip(img + crease_fill(img, iod_px, lines_only=False) * ring[..., None] + 0.5, 0, 255).astype(np.uint8)
 
 
+def _trimmed(valid: np.ndarray, aspect: float, aspect_ex: float) -> np.ndarray:
+    """An exemplar's validity faded out just above its own lower lip, so no lip shows inside the new
+    opening; in a taller opening (`aspect`) than the exemplar's, below its upper teeth too (not its
+    lower lip's shadow: the cavity takes over below them)."""
+    valid = cv2.erode(valid, np.ones((3, 3), np.uint8))
+    if aspect > 1.2 * aspect_ex:
+        rows = valid.sum(0)[None]
+        valid = valid * np.clip((0.8 * rows - np.arange(mouthbank.H)[:, None]) / (0.25 * rows + 1), 0, 1)
+    return valid
+
+
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
                     upper_teeth: float = 1.0, lower_teeth: float = 0.0,
@@ -278,10 +289,12 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     lips = _lip_colour(src_img, src_lm)
     skin = mouthbank.skin_colour(src_img, src_lm)  # for the exemplar, the teeth band and the grey rule below
     inner, valid, ex_grain, aspect_ex, ex_width = _interior(src_img, src_lm, f.aspect(), teeth, skin)
+    valid = _trimmed(valid, f.aspect(), aspect_ex)
     if ex_width and upper_teeth >= 1 and mouthbank.teeth_height(inner, valid, skin) * ex_width < OWN_TEETH_MIN * (
             f.t_lo(f.width / 2) - f.t_up(f.width / 2)):
         # A slit of a smile opened wide: the person's few teeth were a sliver over a dark band.
         inner, valid, ex_grain, aspect_ex, ex_width = _interior(src_img, src_lm, f.aspect(), lambda: False, skin)
+        valid = _trimmed(valid, f.aspect(), aspect_ex)
     # Target pixels per exemplar pixel, one scale for both axes: the interior fills the new
     # opening's width, or with `own_size` the person's own teeth keep their size, centred in it.
     # (In a dropped jaw's narrower oval, teeth of their own size ran down its sides as a white rim.)
@@ -289,13 +302,6 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     k = span / mouthbank.W
     size = (max(1, round(mouthbank.W * k)), max(1, round(mouthbank.H * k)))
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
-    # Fade the exemplar out just above its own lower lip, so no lip shows inside the new opening.
-    valid = cv2.erode(valid, np.ones((3, 3), np.uint8))
-    if f.aspect() > 1.2 * aspect_ex:
-        # A taller opening than the exemplar's: keep its upper teeth, not its lower lip's shadow;
-        # the cavity takes over below them.
-        rows = valid.sum(0)[None]
-        valid = valid * np.clip((0.8 * rows - np.arange(mouthbank.H)[:, None]) / (0.25 * rows + 1), 0, 1)
     big = cv2.resize(np.dstack([inner, valid]), size, interpolation=interp)
     # Teeth hidden under the upper lip: the interior slides up by that part of its teeth band.
     band = mouthbank.teeth_height(inner, valid, skin) * mouthbank.W * k  # upper-teeth band, target pixels
@@ -810,6 +816,65 @@ def carry_edge(src: np.ndarray, edged: np.ndarray, target: np.ndarray) -> np.nda
     """The target landmarks with `on_lip_edge`'s move (`edged - src`) carried over (within the
     target's own gaps, `_shift_lower`)."""
     return _shift_lower(target, (edged - src)[LOWER_RINGS[0], :2])
+
+
+# A smile's inner lip edges on its teeth: the landmarker puts them up to ~0.06 IOD inside the teeth
+# (139's inner lower lip runs through the middle of its upper teeth; 083's, 096's and 102's inner
+# upper lip lies on them). Each edge is moved out of the opening, through the enamel-like and dark
+# pixels it lies on, to where the lip begins: searched up to TEETH_REACH IOD, moved at most that.
+TEETH_REACH = 0.06
+
+
+def on_teeth_edge(img: np.ndarray, lm: np.ndarray, teeth: Callable[[], bool] | None = None) -> np.ndarray:
+    """A copy of `lm` with an open mouth's inner lip edges moved off the teeth and the dark
+    opening onto the lips (each column's run of such pixels from the landmark outwards, one smooth
+    curve per lip as `on_meeting_line` fits), each lip's other rings in proportion and its outer
+    edge fixed. For the warp only, like `on_meeting_line`: the teeth the mesh left outside its
+    opening were warped as lip (a second row of teeth under a wider smile's painted ones, 139).
+    `lm` itself when the mouth shows no teeth, is under 20 px wide, or no edge lies on them."""
+    if not (teeth or shows_teeth(img, lm))():
+        return lm
+    iod = float(np.hypot(*(lm[263, :2] - lm[33, :2])))
+    skin = np.array([_skin_brightness(img, lm)])
+    dark = CLOSE_DARK * float(_lip_colour(img, lm).mean())
+
+    def opening(px: np.ndarray) -> np.ndarray:
+        inside = mouthbank.tooth_like(px, skin) | (px.astype(np.float32).mean(-1) < dark)
+        return inside.astype(np.float32)
+
+    out = lm
+    corners = lm[[78, 308], :2].astype(np.float64)
+    for inner, rings, sign in ((LIPS_INNER_LOWER, LOWER_RINGS, 1.0), (LIPS_INNER_UPPER[::-1], UPPER_RINGS, -1.0)):
+        pts = lm[inner, :2].astype(np.float64)
+        width, nv, u, cols, line = _columns(pts, corners[0], corners[1] - corners[0])
+        if width < 20:
+            return lm
+        offs = np.arange(0.0, TEETH_REACH * iod + 0.25, 0.5)
+        prof = _profiles(img, line, offs, sign * nv, opening) > 0.5
+        prof = cv2.morphologyEx(prof.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 1), np.uint8)) > 0
+        run = np.cumprod(prof, axis=0).sum(0)  # samples from the landmark on that are opening
+        if not run.any():
+            continue
+        move = _smooth_offset(cols / width, run * 0.5, np.ones_like(cols), u[1:-1] / width, iod, TEETH_REACH)
+        out = _shift_inner(out, rings, np.clip(move, 0, None)[:, None] * sign * nv)
+    return out
+
+
+def _shift_inner(lm: np.ndarray, rings: np.ndarray, move: np.ndarray) -> np.ndarray:
+    """A copy of `lm` with one lip's inner edge (`rings[3]`) moved by `move` (9, 2) into the lip,
+    its rings in proportion (`_SHARE`) and its outer edge fixed; each column at most 1.5x the lip's
+    narrowest ring gap there, so every gap keeps half its width."""
+    m = np.hypot(*move.T)
+    keep = np.clip(1.5 * _ring_gaps(lm, rings, move / np.maximum(m, 1e-9)[:, None]) / np.maximum(m, 1e-9), 0, 1)
+    out = lm.astype(np.float64)  # a copy
+    out[rings, :2] += _SHARE * (move * keep[:, None])
+    return out.astype(lm.dtype)
+
+
+def carry_teeth_edge(src: np.ndarray, edged: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The target landmarks with `on_teeth_edge`'s move carried over (within the target's gaps)."""
+    out = _shift_inner(target, LOWER_RINGS, (edged - src)[LOWER_RINGS[3], :2])
+    return _shift_inner(out, UPPER_RINGS, (edged - src)[UPPER_RINGS[3], :2])
 
 
 def closing(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
