@@ -866,11 +866,19 @@ def on_teeth_edge(img: np.ndarray, lm: np.ndarray, teeth: Callable[[], bool] | N
 
 
 def _shift_inner(lm: np.ndarray, rings: np.ndarray, move: np.ndarray) -> np.ndarray:
-    """A copy of `lm` with one lip's inner edge (`rings[3]`) moved by `move` (9, 2) into the lip,
-    its rings in proportion (`_SHARE`) and its outer edge fixed; each column at most 1.5x the lip's
-    narrowest ring gap there, so every gap keeps half its width."""
+    """A copy of `lm` with one lip's inner edge (`rings[3]`) moved by `move` (9, 2) into the lip and
+    its other rings by the share of it their depth from the outer edge gives (the outer edge stays,
+    every gap shrinks by the same factor), each column by at most half the lip's thickness there.
+    (Equal shares, as `_shift_rings` moves, held a smile's upper lip back: its inner rings lie
+    close together, and half the narrowest gap let 096's edge move 0.5 of its 3 px.)"""
+    m = np.hypot(*move.T)
+    unit = move / np.maximum(m, 1e-9)[:, None]
+    p = lm[rings, :2].astype(np.float64)  # (4, 9, 2)
+    depth = -((p - p[:1]) * unit).sum(-1)  # (4, 9): each ring's depth from the outer edge, against the move
+    thick = np.maximum(depth[3], 1e-9)
+    step = np.minimum(m, 0.5 * thick)
     out = lm.astype(np.float64)  # a copy
-    out[rings, :2] += _SHARE * (move * _keep(lm, rings, move)[:, None])
+    out[rings, :2] += (np.clip(depth / thick, 0, 1) * step)[..., None] * unit
     return out.astype(lm.dtype)
 
 
