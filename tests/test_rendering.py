@@ -333,7 +333,7 @@ def test_closed_lips_have_no_teeth_edge_to_find():
 def test_a_slit_smile_opened_wider_shows_a_row_of_teeth():
     """083 smiles through a slit (a 5 px band of teeth); made happier, the opening is three times
     as tall. Its own teeth were a sliver over a dark band (teeth 14% of the opening, dark 28%);
-    a full row of a bank exemplar's teeth fills it now."""
+    a full row of a bank exemplar's teeth fills it now, in the colour of her own."""
     rgb, src, dst, out = _edit("083", "happy", "happy")
     assert mouth.teeth_showing(rgb, src)  # the test means something: the person's own teeth show
     opening = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
@@ -341,6 +341,11 @@ def test_a_slit_smile_opened_wider_shows_a_row_of_teeth():
     dark = (out.astype(np.float32).mean(-1) < 0.35 * mouth._lip_colour(rgb, src).mean()) & opening
     assert tooth.sum() > 0.3 * opening.sum(), f"teeth {tooth.sum() / opening.sum():.2f} of the opening"
     assert dark.sum() < 0.1 * opening.sum(), f"dark {dark.sum() / opening.sum():.2f} of the opening"
+    # in the colour of her own teeth (the exemplar's were yellower: CIELAB distance 7.4)
+    skin = np.array([mouth._skin_brightness(rgb, src)])
+    own = _poly_mask(rgb.shape[:2], src[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]]) & mouthbank.tooth_like(rgb, skin)
+    lab = [cv2.cvtColor(px[None].astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[0].mean(0) for px in (rgb[own], out[tooth])]
+    assert np.linalg.norm(lab[0] - lab[1]) < 4.0, lab
 
 
 def _teeth_on_lips(img, lm, rgb_src, lm_src):

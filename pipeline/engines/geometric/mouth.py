@@ -293,8 +293,13 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     if ex_width and upper_teeth >= 1 and mouthbank.teeth_height(inner, valid, skin) * ex_width < OWN_TEETH_MIN * (
             f.t_lo(f.width / 2) - f.t_up(f.width / 2)):
         # A slit of a smile opened wide: the person's few teeth were a sliver over a dark band.
+        own = inner[mouthbank.tooth_like(inner, skin) & (valid > 0.5)]
         inner, valid, ex_grain, aspect_ex, ex_width = _interior(src_img, src_lm, f.aspect(), lambda: False, skin)
         valid = _trimmed(valid, f.aspect(), aspect_ex)
+        bank = mouthbank.tooth_like(inner, skin) & (valid > 0.5)
+        if len(own) >= 20 and bank.sum() >= 20:
+            # in the colour of the person's own teeth (an exemplar's can be yellower)
+            inner = inner * np.clip(own.mean(0) / inner[bank].mean(0), 0.7, 1.3).astype(np.float32)
     # Target pixels per exemplar pixel, one scale for both axes: the interior fills the new
     # opening's width, or with `own_size` the person's own teeth keep their size, centred in it.
     # (In a dropped jaw's narrower oval, teeth of their own size ran down its sides as a white rim.)
