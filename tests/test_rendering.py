@@ -279,6 +279,17 @@ def test_a_smile_made_happier_stays_as_open():
     assert shown > 0.85, f"{shown:.2f} of the photo's teeth pixels left"
 
 
+def _enamel(img, rgb_src, lm_src):
+    """Enamel-like pixels of `img`, against the source photo's skin brightness (the renderer's rule)."""
+    return mouthbank.tooth_like(img, np.array([mouth._skin_brightness(rgb_src, lm_src)]))
+
+
+def _lip_band(shape, lm, upper: bool):
+    """One lip's red, outer edge (with the corners) to inner edge, as a mask."""
+    outer, inner = (UPPER_RINGS[0], LIPS_INNER_UPPER) if upper else (LOWER_RINGS[0], LIPS_INNER_LOWER[::-1])
+    return _poly_mask(shape, np.concatenate([lm[[61, *outer, 291], :2], lm[inner, :2]]))
+
+
 @needs_shared
 @pytest.mark.parametrize("face_id,before", [("139", 0.078), ("013", 0.20)])
 def test_a_happier_smile_has_one_row_of_teeth(face_id, before):
@@ -290,8 +301,8 @@ def test_a_happier_smile_has_one_row_of_teeth(face_id, before):
     moved = mouth.on_teeth_edge(rgb, src)
     down = float(np.hypot(*(moved - src)[LOWER_RINGS[3][4], :2])) / _iod(src)
     assert down > 0.01, f"the inner lower lip's middle moved {down:.3f} IOD"
-    band = _poly_mask(out.shape[:2], np.concatenate([dst[[61, *LOWER_RINGS[0], 291], :2], dst[LIPS_INNER_LOWER[::-1], :2]]))
-    tooth = mouthbank.tooth_like(out, np.array([mouth._skin_brightness(rgb, src)])) & band
+    band = _lip_band(out.shape[:2], dst, upper=False)
+    tooth = _enamel(out, rgb, src) & band
     assert tooth.sum() < 0.5 * before * band.sum(), f"teeth {tooth.sum() / band.sum():.3f} of the lower lip"
 
 
@@ -302,8 +313,8 @@ def test_a_surprise_from_a_smile_leaves_no_teeth_on_the_upper_lip():
     close together), and surprise's opening left the teeth above it as a white band along the
     upper lip (enamel-like pixels 14% of the lip's band); the rings now move by their depth."""
     rgb, src, dst, out = _edit("096", "happy", "surprised")
-    band = _poly_mask(out.shape[:2], np.concatenate([dst[[61, *UPPER_RINGS[0], 291], :2], dst[LIPS_INNER_UPPER, :2]]))
-    tooth = mouthbank.tooth_like(out, np.array([mouth._skin_brightness(rgb, src)])) & band
+    band = _lip_band(out.shape[:2], dst, upper=True)
+    tooth = _enamel(out, rgb, src) & band
     assert tooth.sum() < 0.08 * band.sum(), f"teeth {tooth.sum() / band.sum():.3f} of the upper lip"
 
 
@@ -337,13 +348,12 @@ def test_a_slit_smile_opened_wider_shows_a_row_of_teeth():
     rgb, src, dst, out = _edit("083", "happy", "happy")
     assert mouth.teeth_showing(rgb, src)  # the test means something: the person's own teeth show
     opening = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
-    tooth = mouthbank.tooth_like(out, np.array([mouth._skin_brightness(rgb, src)])) & opening
+    tooth = _enamel(out, rgb, src) & opening
     dark = (out.astype(np.float32).mean(-1) < 0.35 * mouth._lip_colour(rgb, src).mean()) & opening
     assert tooth.sum() > 0.3 * opening.sum(), f"teeth {tooth.sum() / opening.sum():.2f} of the opening"
     assert dark.sum() < 0.1 * opening.sum(), f"dark {dark.sum() / opening.sum():.2f} of the opening"
     # in the colour of her own teeth (the exemplar's were yellower: CIELAB distance 7.4)
-    skin = np.array([mouth._skin_brightness(rgb, src)])
-    own = _poly_mask(rgb.shape[:2], src[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]]) & mouthbank.tooth_like(rgb, skin)
+    own = _poly_mask(rgb.shape[:2], src[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]]) & _enamel(rgb, rgb, src)
     lab = [cv2.cvtColor(px[None].astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[0].mean(0) for px in (rgb[own], out[tooth])]
     assert np.linalg.norm(lab[0] - lab[1]) < 4.0, lab
 
@@ -354,7 +364,7 @@ def _teeth_on_lips(img, lm, rgb_src, lm_src):
     outer = _poly_mask(img.shape[:2], lm[LIPS_OUTER])
     px = img.astype(np.float32)
     grey = px.max(-1) - px.min(-1) < 0.15 * px.max(-1)
-    tooth = mouthbank.tooth_like(img, np.array([mouth._skin_brightness(rgb_src, lm_src)])) & grey
+    tooth = _enamel(img, rgb_src, lm_src) & grey
     return int((tooth & outer).sum())
 
 

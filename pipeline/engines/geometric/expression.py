@@ -546,7 +546,8 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
     d = np.zeros_like(c)
     removed: dict[str, float] = {}
     closing, extra, reopens = None, 0.0, None
-    weights = {k: v * intensity for k, v in recipe(emotion, teeth).items()}
+    rec = recipe(emotion, teeth)
+    weights = {k: v * intensity for k, v in rec.items()}
     for k, v in (aus or {}).items():
         weights[k] = weights.get(k, 0.0) + v
     if relax and intensity > 0:
@@ -566,7 +567,7 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
         # teeth: 6 of them 0.19-0.22 IOD -> 0.14-0.16, a flatter mouth for "more smile"). Its
         # opening is at least the photo's at every intensity. Other targets (sad's lips just
         # apart, fear's and surprise's jaw) close it first.
-        opening = {k: v for k, v in recipe(emotion, teeth).items() if k in OPENING}
+        opening = {k: v for k, v in rec.items() if k in OPENING}
         if opening and weights.get("AU12", 0.0) > 0:
             reopens = lip_gap(c + displacement(g, opening)) - lip_gap(c)  # per unit of intensity
         if extra > 0.035:
@@ -611,7 +612,6 @@ def plan(landmarks: np.ndarray, emotion: str, intensity: float, aus: dict[str, f
     # The recipe acts on the face at rest: on a smile's open mouth the lip press (23/24) pulled
     # towards the old line between the lips, on top of the closing, and folded the corners.
     g_rest = Geometry(c + d) if d.any() else g
-    rec = recipe(emotion, teeth)
     upper = {k: v for k, v in rec.items() if k in UPPER_FACE}
     d_upper = displacement(g_rest, upper)
     d_lower = displacement(g_rest, {k: v for k, v in rec.items() if k not in UPPER_FACE})

@@ -290,8 +290,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     skin = mouthbank.skin_colour(src_img, src_lm)  # for the exemplar, the teeth band and the grey rule below
     inner, valid, ex_grain, aspect_ex, ex_width = _interior(src_img, src_lm, f.aspect(), teeth, skin)
     valid = _trimmed(valid, f.aspect(), aspect_ex)
-    if ex_width and upper_teeth >= 1 and mouthbank.teeth_height(inner, valid, skin) * ex_width < OWN_TEETH_MIN * (
-            f.t_lo(f.width / 2) - f.t_up(f.width / 2)):
+    height = mouthbank.teeth_height(inner, valid, skin)  # the upper-teeth band, of the exemplar's width
+    if ex_width and upper_teeth >= 1 and height * ex_width < OWN_TEETH_MIN * (f.t_lo(f.width / 2) - f.t_up(f.width / 2)):
         # A slit of a smile opened wide: the person's few teeth were a sliver over a dark band.
         own = inner[mouthbank.tooth_like(inner, skin) & (valid > 0.5)]
         inner, valid, ex_grain, aspect_ex, ex_width = _interior(src_img, src_lm, f.aspect(), lambda: False, skin)
@@ -300,6 +300,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         if len(own) >= 20 and bank.sum() >= 20:
             # in the colour of the person's own teeth (an exemplar's can be yellower)
             inner = inner * np.clip(own.mean(0) / inner[bank].mean(0), 0.7, 1.3).astype(np.float32)
+        height = mouthbank.teeth_height(inner, valid, skin)
     # Target pixels per exemplar pixel, one scale for both axes: the interior fills the new
     # opening's width, or with `own_size` the person's own teeth keep their size, centred in it.
     # (In a dropped jaw's narrower oval, teeth of their own size ran down its sides as a white rim.)
@@ -309,7 +310,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
     big = cv2.resize(np.dstack([inner, valid]), size, interpolation=interp)
     # Teeth hidden under the upper lip: the interior slides up by that part of its teeth band.
-    band = mouthbank.teeth_height(inner, valid, skin) * mouthbank.W * k  # upper-teeth band, target pixels
+    band = height * mouthbank.W * k  # upper-teeth band, target pixels
     rigid = wide and jaw_closed and not teeth()
     if rigid:
         edge = _incisal_edge(src_lm, f, iod_px)
