@@ -16,7 +16,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...mesh import LIPS_OUTER
+from ...mesh import EYE_L, EYE_R, LID_LO_L, LID_LO_R, LIPS_OUTER
 from . import foldmap
 from .expression import SMILE_GAIN
 from .warp import Region, nonzero_box
@@ -239,6 +239,61 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
     return touched
 
 
+# A removed Duchenne smile's own lines round the eyes (the lower lid's crease, crow's feet): the
+# warp opens the lids and `render` divides out the mean smile shading, but the person's own creases
+# stayed and kept the squint (013's and 172's relaxed smiles zoomed in). Their thin dark lines
+# (`crease_fill`, here only those deeper than EYE_DEEP grey levels, full from twice that: the
+# shallow lines a face has at rest stay) are filled in a band FLAT_BAND either side of a curve
+# EYE_BELOW under the lower lid, reaching EYE_OUT past the outer corner; the eye, its lashes and the
+# lid's rim (EYE_KEEP round the eye) keep theirs. Tune half, smiles -> neutral, line ink 0.05-0.2
+# IOD under the lids against the person's own neutral photo (grey levels): mean excess 0.39 -> 0.23,
+# faces more than 1 over 3 -> 0 (013 +3.0 -> +0.3), mean deficit 0.53 -> 0.73 (EYE_DEEP 3: 0.19 and
+# 0.92; 7: 0.27 and 0.64). Evening the band's shading out as for the nasolabial folds (its skin
+# levelled with the cheek's) lifted the natural shadow under the eyes into a pale halo (064, 036).
+EYE_BELOW, EYE_OUT, EYE_KEEP, EYE_DEEP = 0.08, 0.10, 0.035, 5.0
+
+
+def fill_squint_lines(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: float, k: float) -> np.ndarray | None:
+    """Fill a removed smile's creases under and beside the eyes of `rgb` (the region's uint8
+    pixels, in place) at strength k (0..1; faces under FLAT_IOD as for the folds). Returns the
+    touched mask or None."""
+    k *= float(np.clip((iod - FLAT_IOD[0]) / (FLAT_IOD[1] - FLAT_IOD[0]), 0.0, 1.0))
+    if k <= 0:
+        return None
+    p = lm[:, :2].astype(np.float32)
+    ex, _, v = _axes(p, iod)
+    curves = []
+    for lo, outer in ((LID_LO_L, 33), (LID_LO_R, 263)):
+        out = float(np.sign((p[outer] - p[1]) @ ex))
+        curves.append(np.concatenate([(p[outer] + v(out * EYE_OUT, -0.02))[None], p[lo] + v(0, EYE_BELOW)]))
+    h, w = rgb.shape[:2]
+    pad = 2 * FLAT_BAND * iod
+    pts = np.concatenate(curves)
+    x0, y0 = np.maximum(np.floor(pts.min(0) - [region.x0, region.y0] - pad).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(pts.max(0) - [region.x0, region.y0] + pad).astype(int) + 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    off = np.array([region.x0 + x0, region.y0 + y0], np.float32)
+    zone = np.zeros((y1 - y0, x1 - x0), np.float32)
+    keep = np.zeros_like(zone)
+    for curve, eye in zip(curves, (EYE_L, EYE_R)):
+        cv2.polylines(zone, [np.round((curve - off) * 16).astype(np.int32)], False, 1.0,
+                      max(1, int(round(2 * FLAT_BAND * iod))), cv2.LINE_AA, shift=4)
+        ring = np.round(p[eye] - off).astype(np.int32)
+        cv2.fillPoly(keep, [ring], 1.0)
+        cv2.polylines(keep, [ring], True, 1.0, max(1, int(round(2 * EYE_KEEP * iod))))
+    where = cv2.GaussianBlur(zone, (0, 0), 0.02 * iod) * (1 - cv2.GaussianBlur(keep, (0, 0), 0.01 * iod)) * min(k, 1.0)
+    sub = rgb[y0:y1, x0:x1]
+    img = sub.astype(np.float32)
+    add = crease_fill(img, iod, deep_at=EYE_DEEP) * where[..., None]
+    touched = np.zeros((h, w), bool)
+    touched[y0:y1, x0:x1] = add.max(-1) > 0.5
+    if not touched.any():
+        return None
+    sub[:] = np.clip(img + add + 0.5, 0, 255).astype(np.uint8)
+    return touched
+
+
 # A smile's creases (the lines that bracket the corners, the nasolabial crease's floor) are a few
 # pixels wide: finer than the shading the gain above replaces, they stayed as thin dark lines
 # (086's corner brackets, 064's folds). They are what a morphological closing (CREASE_SIZE of the
@@ -249,9 +304,11 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
 CREASE_SIZE, CREASE_DEEP, CREASE_LONG, CREASE_THIN = 0.06, 3.0, 0.06, 5.0
 
 
-def crease_fill(img: np.ndarray, iod: float, lines_only: bool = True) -> np.ndarray:
+def crease_fill(img: np.ndarray, iod: float, lines_only: bool = True, deep_at: float | None = None) -> np.ndarray:
     """What fills the thin dark lines of `img` (float RGB, full resolution): add it to remove them.
-    lines_only=False fills every thin dark mark (where the zone itself is a line)."""
+    lines_only=False fills every thin dark mark (where the zone itself is a line); deep_at: the
+    depth (grey levels) from which a mark is filled, fully from twice it (CREASE_DEEP unless given)."""
+    deep_at = CREASE_DEEP if deep_at is None else deep_at
     k = max(3, int(round(CREASE_SIZE * iod)) | 1)
     u8 = np.clip(img + 0.5, 0, 255).astype(np.uint8)  # uint8 morphology is several times faster
     close = cv2.morphologyEx(u8, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
@@ -262,15 +319,15 @@ def crease_fill(img: np.ndarray, iod: float, lines_only: bool = True) -> np.ndar
     fill = np.maximum(0.5 * (close + np.minimum(close, mean)) - img, 0)
     deep = fill.mean(-1)
     if not lines_only:
-        return fill * np.clip(deep / CREASE_DEEP - 1, 0, 1)[..., None]
-    n, lab, st, _ = cv2.connectedComponentsWithStats((deep > 2 * CREASE_DEEP).astype(np.uint8), connectivity=4)
+        return fill * np.clip(deep / deep_at - 1, 0, 1)[..., None]
+    n, lab, st, _ = cv2.connectedComponentsWithStats((deep > 2 * deep_at).astype(np.uint8), connectivity=4)
     length = np.hypot(st[:, 2], st[:, 3]).astype(np.float64)
     line = (length >= CREASE_LONG * iod) & (length ** 2 >= CREASE_THIN * np.maximum(st[:, 4], 1))
     line[0] = False  # the background
     # The line's soft edges (between one and two CREASE_DEEP) go with it: 0.04 of the IOD round it.
     e = max(3, int(round(0.04 * iod)) | 1)
     near = cv2.dilate(line[lab].astype(np.uint8), np.ones((e, e), np.uint8))
-    return fill * (np.clip(deep / CREASE_DEEP - 1, 0, 1) * near)[..., None]
+    return fill * (np.clip(deep / deep_at - 1, 0, 1) * near)[..., None]
 
 
 # How soft the photo is, from its skin's own detail: blurring skin by SOFT_PROBE px keeps this
@@ -329,6 +386,7 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     # The person's own smile folds go first, so folds the target draws (AU10's furrow) stay.
     flat = None if keep_folds else flatten_smile_folds(
         rgb, lm, region, iod, UNDO_SMILE * min(max(0.0, (removed or {}).get("AU12", 0.0)), 1.0))
+    squint = fill_squint_lines(rgb, lm, region, iod, UNDO_SMILE * min(max(0.0, (removed or {}).get("AU6", 0.0)), 1.0))
     cv = _Canvas(rgb.shape[:2], region, iod, softness(rgb, lm, region))
     p = lm[:, :2].astype(np.float32)
     # The face's own axes (x along the eyes, y down the face): every offset below is in them, so
@@ -403,7 +461,7 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
         c = (p[17] + p[152]) / 2 - (p[152] - p[17]) * 0.15
         cv.line(_bezier(c - v(0.2, -0.03), c, c + v(0.2, 0.03)), 0.15 * min(chin, 1.5), 0.02)
     drawn = cv.apply(rgb, _contrast_gain(rgb, p, region))
-    masks = [m for m in (flat, measured, drawn) if m is not None]
+    masks = [m for m in (flat, squint, measured, drawn) if m is not None]
     return np.logical_or.reduce(masks) if masks else None
 
 
