@@ -433,11 +433,16 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
             cv.line(span, 0.08 * min(raise_, 1.5) * (1 - 0.2 * k), 0.02, lit_side=up)
     if w.get("AU4", 0) > 0:
         # Corrugator furrows: short, slightly oblique lines just inside each brow's head, shallower
-        # towards their ends (a fold, not a painted bar).
+        # towards their ends (a fold, not a painted bar). Where the inner brows also rise (1+4:
+        # sadness, fear) they end at the raised heads: running on 0.08 IOD up the forehead they
+        # drew two parallel strokes above the brows (122's, 090's sadness zoomed in). Tune half,
+        # ungated: sad 97/97/82/32 -> 97/97/79/32, from smiles 88/88/85/26 -> 88/88/82/29; fearful
+        # unchanged (100/100/47/15, from smiles 91/94/47/26).
         for a_i, b_i, side in ((107, 55, -1), (336, 285, 1)):
             c = (p[a_i] + p[b_i]) / 2
             base = c + (p[9] - c) * 0.35
-            line = _bezier(base + v(side * 0.015, 0.07), base + v(side * 0.005, 0), base + v(0, -0.08))
+            reach = 0.08 * (1 - min(w.get("AU1", 0), 1.0))
+            line = _bezier(base + v(side * 0.015, 0.07), base + v(side * 0.005, 0), base + v(0, -reach))
             cv.line(line, 0.14 * min(w["AU4"], 1.5), 0.026, lit_side=side * ex)
         # procerus: the brows pulled down also bunch the skin across the root of the nose.
         root = p[168] + (p[6] - p[168]) * 0.5
