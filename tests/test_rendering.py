@@ -649,10 +649,9 @@ def test_folds_turn_with_the_head(emotion):
     assert r > 0.7, f"upright vs tilted shading: correlation {r:.2f}"
 
 
-def test_a_frown_under_raised_brows_ends_at_their_heads():
-    """Sadness's and fear's corrugator furrows (AU4 with the inner brows raised, AU1) ran 0.08 IOD
-    up the forehead: two parallel strokes above the brows. They end at the brows' heads now; an
-    angry frown's (no AU1) still reaches up."""
+def _furrow_darkening(weights: dict, up: float) -> list[float]:
+    """How much the shading darkens 001's neutral face (share of its grey level) `up` IOD above
+    where each corrugator furrow starts (inside the brow's head), for the AU `weights`."""
     from pipeline.engines.geometric import shading
 
     rgb, face = _photo("001", "neutral")
@@ -660,19 +659,31 @@ def test_a_frown_under_raised_brows_ends_at_their_heads():
     p, region = lm[:, :2], warp.region_for(lm, rgb.shape[:2])
     iod = _iod(lm) * 0.69  # the pose scale the engine draws in
     _, _, v = shading._axes(p.astype(np.float32), iod)
-    above = []
-    for a, b in ((107, 55), (336, 285)):  # just above where each furrow starts (inside the brow's head)
+    sub = rgb[region.slices].copy()
+    shading.render(sub, lm, weights, region, iod)
+    g0, g1 = rgb[region.slices].astype(np.float32).mean(-1), sub.astype(np.float32).mean(-1)
+    out = []
+    for a, b in ((107, 55), (336, 285)):
         c = (p[a] + p[b]) / 2
-        above.append(c + (p[9] - c) * 0.35 + v(0, -0.06) - [region.x0, region.y0])
+        x, y = np.round(c + (p[9] - c) * 0.35 + v(0, -up) - [region.x0, region.y0]).astype(int)
+        out.append(1 - g1[y, x] / g0[y, x])
+    return out
 
-    def darkening(weights):
-        sub = rgb[region.slices].copy()
-        shading.render(sub, lm, weights, region, iod)
-        g0, g1 = rgb[region.slices].astype(np.float32).mean(-1), sub.astype(np.float32).mean(-1)
-        return [1 - g1[int(round(y)), int(round(x))] / g0[int(round(y)), int(round(x))] for x, y in above]
 
-    assert min(darkening({"AU4": 1.0})) > 0.03
-    assert max(darkening({"AU1": 1.0, "AU4": 1.0})) < 0.01
+def test_a_frown_under_raised_brows_ends_at_their_heads():
+    """Sadness's and fear's corrugator furrows (AU4 with the inner brows raised, AU1) ran 0.08 IOD
+    up the forehead: two parallel strokes above the brows. They end at the brows' heads now; an
+    angry frown's (no AU1) still reaches up."""
+    assert min(_furrow_darkening({"AU4": 1.0}, 0.06)) > 0.03
+    assert max(_furrow_darkening({"AU1": 1.0, "AU4": 1.0}, 0.06)) < 0.01
+
+
+def test_disgust_wrinkles_the_nose_not_the_brows():
+    """Disgust's lowered brows (AU4 under a stronger nose wrinkle, AU9) drew anger's vertical
+    corrugator furrows between the brows; the nose root's own lines are disgust's. Anger (AU4
+    above AU9) keeps its furrows."""
+    assert max(_furrow_darkening({"AU9": 2.8, "AU4": 1.0}, 0.0)) < 0.01
+    assert min(_furrow_darkening({"AU9": 1.0, "AU4": 2.0}, 0.0)) > 0.03
 
 
 def test_folds_go_deeper_on_darker_skin():

@@ -431,7 +431,12 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
             span = brows + ((top - brows) @ ey)[:, None] * f * ey  # part-way up the forehead
             span = span[np.argsort(span @ ex)]
             cv.line(span, 0.08 * min(raise_, 1.5) * (1 - 0.2 * k), 0.02, lit_side=up)
-    if w.get("AU4", 0) > 0:
+    # A frown led by a nose wrinkle (AU9 above AU4: disgust) lowers the brows through the procerus
+    # and depressors, which wrinkle across the nose's root (AU9's lines below), not the corrugator's
+    # vertical furrows, anger's mark. Tune half, ungated, disgusted with them / without:
+    # 76/79/65/0 -> 82/79/65/0 (west Asian 1 -> 2 of 3), from smiles 71/74/47/0 -> 74/74/44/0
+    # (black 0 -> 1 of 4); zoomed in (090, 122, 008) the glabella keeps only the nose root's lines.
+    if w.get("AU4", 0) > 0 and w.get("AU9", 0) <= w.get("AU4", 0):
         # Corrugator furrows: short, slightly oblique lines just inside each brow's head, shallower
         # towards their ends (a fold, not a painted bar). Where the inner brows also rise (1+4:
         # sadness, fear) they end at the raised heads: running on 0.08 IOD up the forehead they
