@@ -12,7 +12,7 @@ from ...mesh import LIPS_OUTER
 from ...timing import timer
 from ...types import Face
 from .. import Rendered, RenderRequest
-from . import expression, mouth, shading, warp
+from . import expression, eyes, mouth, shading, warp
 
 CONTRAST = 0.35  # how far a retry moves the AU mix away from the emotion the classifier saw instead
 
@@ -85,6 +85,9 @@ class GeometricEngine:
         iod = p.pose.s
         with timer(t, "warp"):
             mapping, changed = warp.backward_map(moved, p.target, region)
+            eyed = eyes.fixed_eyeballs(mapping, moved, p.target, region)
+            if eyed is not None:
+                changed |= eyed
             warped = warp.remap(base, mapping)  # uint8: float only where mouth and shading draw
             lips = np.concatenate([src[LIPS_OUTER, :2], p.target[LIPS_OUTER, :2]])
             warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)
