@@ -382,11 +382,13 @@ def render(rgb: np.ndarray, lm: np.ndarray, weights: dict[str, float], region: R
     out, and the person's own smile folds flattened unless `keep_folds` (a target whose own
     expression deepens them). Returns the mask of touched pixels (bool) or None."""
     w = {k: max(0.0, v) for k, v in weights.items()}
-    gone = {k: UNDO_SMILE * min(max(0.0, (removed or {}).get(k, 0.0)), 1.5) for k in ("AU6", "AU12")}
+    def undone(au: str, cap: float) -> float:  # how much of a removed smile's AU to undo
+        return UNDO_SMILE * min(max(0.0, (removed or {}).get(au, 0.0)), cap)
+
+    gone = {k: undone(k, 1.5) for k in ("AU6", "AU12")}
     # The person's own smile folds go first, so folds the target draws (AU10's furrow) stay.
-    flat = None if keep_folds else flatten_smile_folds(
-        rgb, lm, region, iod, UNDO_SMILE * min(max(0.0, (removed or {}).get("AU12", 0.0)), 1.0))
-    squint = fill_squint_lines(rgb, lm, region, iod, UNDO_SMILE * min(max(0.0, (removed or {}).get("AU6", 0.0)), 1.0))
+    flat = None if keep_folds else flatten_smile_folds(rgb, lm, region, iod, undone("AU12", 1.0))
+    squint = fill_squint_lines(rgb, lm, region, iod, undone("AU6", 1.0))
     cv = _Canvas(rgb.shape[:2], region, iod, softness(rgb, lm, region))
     p = lm[:, :2].astype(np.float32)
     # The face's own axes (x along the eyes, y down the face): every offset below is in them, so
