@@ -14,11 +14,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ...mesh import EYE_L, EYE_R
-from .warp import CLOSED, Region
+from ...mesh import EYE_L, EYE_R, LID_LO_L, LID_LO_R, LID_UP_L, LID_UP_R
+from .warp import CLOSED, Region, lid_openings
 
-# The eye's outline (EYE_L/EYE_R) starts at one corner and reaches the other half-way round.
-CORNERS = (0, 8)
 # px: how far past the photo's outline the new opening may reach and still count as lowered lids,
 # the eyeball kept less and less over FADE more (a threshold flipped a smile's eyes between kept
 # and stretched with the lips open or closed, a change the closed-lips option must not make). Both
@@ -31,22 +29,19 @@ def fixed_eyeballs(mapping: np.ndarray, src: np.ndarray, dst: np.ndarray, region
     """Inside each eye's new opening (landmarks `dst`), where both lie within the photo's (`src`),
     map every pixel to itself, in place in `mapping` (the region's absolute source coordinates).
     Returns the mask of the pixels it maps (region-sized, bool), or None."""
-    h, w = mapping.shape[:2]
-    touched = np.zeros((h, w), bool)
+    touched = np.zeros(mapping.shape[:2], bool)
     fixed, weight = [], 1.0
-    for eye in (EYE_L, EYE_R):
+    for eye, up, lo in ((EYE_L, LID_UP_L, LID_LO_L), (EYE_R, LID_UP_R, LID_LO_R)):
         ring_s, ring_d = src[eye, :2].astype(np.float64), dst[eye, :2].astype(np.float64)
         if np.abs(ring_d - ring_s).max() < 0.5:
             continue
-        open_s = ring_s[1:CORNERS[1], 1].mean() - ring_s[CORNERS[1] + 1:, 1].mean()
-        open_d = ring_d[1:CORNERS[1], 1].mean() - ring_d[CORNERS[1] + 1:, 1].mean()
+        open_s, open_d = lid_openings(src, dst, up, lo)
         if open_s <= 0 or open_d <= (1 - CLOSED) * open_s:
             continue  # a closing eye is the lids' band's (warp._close_lids)
-        x0, y0 = np.maximum(np.floor(np.minimum(ring_d.min(0), ring_s.min(0)) - [region.x0, region.y0]).astype(int) - 2, 0)
-        x1, y1 = np.minimum(np.ceil(np.maximum(ring_d.max(0), ring_s.max(0)) - [region.x0, region.y0]).astype(int) + 3,
-                            [w, h])
-        if x1 <= x0 or y1 <= y0:
+        box = region.box(np.concatenate([ring_s, ring_d]), 2)
+        if box is None:
             continue
+        x0, y0, x1, y1 = box
         origin = np.array([region.x0 + x0, region.y0 + y0], np.float64)
         new, old = _inside(ring_d, origin, (y1 - y0, x1 - x0)), _inside(ring_s, origin, (y1 - y0, x1 - x0))
         # How far (px) the new opening reaches past the photo's: a raised lid.

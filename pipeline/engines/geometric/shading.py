@@ -190,11 +190,10 @@ def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: fl
     # Work on the lower face at a capped scale (as _Canvas): the blurs are wide.
     pts = np.concatenate([c for c, _ in curves] + [p[LIPS_OUTER]])
     h, w = rgb.shape[:2]
-    pad = (FLAT_BAND + 2 * FLAT_WIDE) * iod
-    x0, y0 = np.maximum(np.floor(pts.min(0) - [region.x0, region.y0] - pad).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(0) - [region.x0, region.y0] + pad).astype(int) + 1, [w, h])
-    if x1 <= x0 or y1 <= y0:
+    box = region.box(pts, (FLAT_BAND + 2 * FLAT_WIDE) * iod)
+    if box is None:
         return None
+    x0, y0, x1, y1 = box
     sc = min(1.0, WORK_IOD / iod)
     sub = rgb[y0:y1, x0:x1]
     small = cv2.resize(sub, None, fx=sc, fy=sc, interpolation=cv2.INTER_AREA) if sc < 1 else sub
@@ -267,12 +266,10 @@ def fill_squint_lines(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: floa
         out = float(np.sign((p[outer] - p[1]) @ ex))
         curves.append(np.concatenate([(p[outer] + v(out * EYE_OUT, -0.02))[None], p[lo] + v(0, EYE_BELOW)]))
     h, w = rgb.shape[:2]
-    pad = 2 * FLAT_BAND * iod
-    pts = np.concatenate(curves)
-    x0, y0 = np.maximum(np.floor(pts.min(0) - [region.x0, region.y0] - pad).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(pts.max(0) - [region.x0, region.y0] + pad).astype(int) + 1, [w, h])
-    if x1 <= x0 or y1 <= y0:
+    box = region.box(np.concatenate(curves), 2 * FLAT_BAND * iod)
+    if box is None:
         return None
+    x0, y0, x1, y1 = box
     off = np.array([region.x0 + x0, region.y0 + y0], np.float32)
     zone = np.zeros((y1 - y0, x1 - x0), np.float32)
     keep = np.zeros_like(zone)

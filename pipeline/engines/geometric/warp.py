@@ -48,6 +48,19 @@ class Region:
     def shape(self):
         return self.y1 - self.y0, self.x1 - self.x0
 
+    def box(self, pts: np.ndarray, pad: float = 0.0) -> tuple[int, int, int, int] | None:
+        """(x0, y0, x1, y1) in region pixels round image points `pts` plus `pad` px, within the
+        region; None when nothing of it is."""
+        h, w = self.shape
+        x0, y0 = np.maximum(np.floor(pts.min(0) - [self.x0, self.y0] - pad).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(pts.max(0) - [self.x0, self.y0] + pad).astype(int) + 1, [w, h])
+        return None if x1 <= x0 or y1 <= y0 else (int(x0), int(y0), int(x1), int(y1))
+
+
+def lid_openings(src: np.ndarray, dst: np.ndarray, up, lo) -> tuple[float, float]:
+    """One eye's mean lid-to-lid opening (image pixels) before (`src`) and after (`dst`)."""
+    return float((src[lo, 1] - src[up, 1]).mean()), float((dst[lo, 1] - dst[up, 1]).mean())
+
 
 def nonzero_box(a: np.ndarray):
     """(y0, y1, x0, x1) bounding the non-zero entries of a 2-D array, or None when there are
@@ -320,8 +333,7 @@ def backward_map(src: np.ndarray, dst: np.ndarray, region: Region) -> tuple[np.n
                 fstep = 1.0 if gap < 0.05 else max(1.0, iod * FINE_STEP)
             else:
                 # Lids: only when the eye's opening changes by a fifth or more (AU43, AU5, AU7).
-                up, lo = (LID_UP_L, LID_LO_L) if k == 1 else (LID_UP_R, LID_LO_R)
-                before, after = (src[lo, 1] - src[up, 1]).mean(), (dst[lo, 1] - dst[up, 1]).mean()
+                before, after = lid_openings(src, dst, *((LID_UP_L, LID_LO_L) if k == 1 else (LID_UP_R, LID_LO_R)))
                 if abs(after - before) < 0.2 * abs(before):
                     continue
                 fstep = max(1.0, iod * FINE_STEP)
@@ -376,8 +388,7 @@ def _close_lids(mapping: np.ndarray, src: np.ndarray, dst: np.ndarray, region: R
     iod = float(np.hypot(*(src[263, :2] - src[33, :2])))
     h, w = mapping.shape[:2]
     for corners, up, lo in (((33, 133), LID_UP_L, LID_LO_L), ((362, 263), LID_UP_R, LID_LO_R)):
-        before = (src[lo, 1] - src[up, 1]).mean()
-        after = (dst[lo, 1] - dst[up, 1]).mean()
+        before, after = lid_openings(src, dst, up, lo)
         if before <= 0 or after > (1 - CLOSED) * before:
             continue
         xs_u, ys_u = _lid(src, corners, up)
