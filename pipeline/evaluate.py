@@ -254,6 +254,68 @@ def _pct(v: float) -> str:
     return f"{v:.0%}" if np.isfinite(v) else "n/a"
 
 
+# Group figures rest on a few people (the London halves hold 3-4 black, east and west Asian people
+# each): a group's edits are not independent draws, one person's face decides several of them. The
+# intervals resample people, not edits (a cluster bootstrap, 95% percentile interval); with fewer
+# than INTERVAL_MIN people there is no interval to give. With 3-4 people it is, if anything, too
+# narrow (a percentile bootstrap on so few clusters under-covers).
+BOOTSTRAPS = 4000
+INTERVAL_MIN = 2
+
+
+def _by_person(rs: list[dict], reader: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """(hits, face-edits) per person of `rs` by `reader`; None when it did not read them."""
+    got = [READERS[reader](r) for r in rs]
+    if not rs or None in got:
+        return None
+    hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for g, r in zip(got, rs):
+        h = hits[(r["photo"].split("_")[0], r.get("face", 0))]  # London: NNN_kind.jpg, one face each
+        h[0] += g == r["target"]
+        h[1] += 1
+    a = np.array(list(hits.values()), dtype=float)
+    return a[:, 0], a[:, 1]
+
+
+def _resampled(hn: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """BOOTSTRAPS hit rates, each over people drawn with replacement."""
+    h, n = hn
+    idx = rng.integers(0, len(h), (BOOTSTRAPS, len(h)))
+    return h[idx].sum(1) / n[idx].sum(1)
+
+
+def rate_interval(rs: list[dict], reader: str, seed: int = 0) -> tuple[float, float] | None:
+    """95% interval of `reader`'s hit rate on `rs`, resampling people (None: too few people)."""
+    hn = _by_person(rs, reader)
+    if hn is None or len(hn[0]) < INTERVAL_MIN:
+        return None
+    lo, hi = np.percentile(_resampled(hn, np.random.default_rng(seed)), [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def gap_interval(ref: list[dict], other: list[dict], reader: str, seed: int = 0) -> tuple[float, float, float] | None:
+    """(gap, low, high): `ref`'s hit rate minus `other`'s by `reader`, with a 95% interval that
+    resamples each group's people on its own (None: too few people in either)."""
+    a, b = _by_person(ref, reader), _by_person(other, reader)
+    if a is None or b is None or min(len(a[0]), len(b[0])) < INTERVAL_MIN:
+        return None
+    rng = np.random.default_rng(seed)
+    d = _resampled(a, rng) - _resampled(b, rng)
+    lo, hi = np.percentile(d, [2.5, 97.5])
+    return float(a[0].sum() / a[1].sum() - b[0].sum() / b[1].sum()), float(lo), float(hi)
+
+
+def _with_interval(v: float, ci: tuple[float, float] | None) -> str:
+    return _pct(v) + (f" [{ci[0]:.0%}-{ci[1]:.0%}]" if ci and np.isfinite(v) else "")
+
+
+def _points(g: tuple[float, float, float] | None) -> str:
+    if g is None:
+        return "n/a (too few people)"
+    gap, lo, hi = (round(100 * x) for x in g)  # ints: no "-0"
+    return f"{gap:+d} [{lo:+d}, {hi:+d}]"
+
+
 def _readers_section(rec: list[dict], rows: list[str]) -> tuple[str, dict]:
     """Hit rate per target by every reader, and the held-out embedder's identity verdict."""
     trs, rates = [], {k: {} for k in READERS}
@@ -326,22 +388,37 @@ def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glo
                        accept_rate=float(np.mean([r["verdict"] == "accepted" for r in rec])) if rec[0]["verdict"] else None)
     readers_md, summary["readers"] = _readers_section(rec, rows)
     md.append(readers_md)
-    summary["groups"] = {}
+    summary["groups"], summary["group_intervals"], summary["group_gaps"] = {}, {}, {}
     scored = [r for r in rec if r["target"] != "contempt"]  # no reader but the ensemble has contempt
     for key in sorted({k for r in rec for k in r["group"]}):
         md.append(f"\n## By {key} (hit rate over every target but contempt)\n")
-        trs, summary["groups"][key] = [], {}
-        for v in sorted({r["group"].get(key, "?") for r in rec}):
-            rv = [r for r in scored if r["group"].get(key, "?") == v]
+        md.append("In brackets: 95% interval resampling people (edits of one person are not independent); "
+                  "none with fewer than two people.\n")
+        trs, summary["groups"][key], summary["group_intervals"][key] = [], {}, {}
+        members = {v: [r for r in scored if r["group"].get(key, "?") == v]
+                   for v in sorted({r["group"].get(key, "?") for r in rec})}
+        for v, rv in members.items():
             ids = [r["identity"] for r in rv if r.get("identity") is not None]
             jid = [r["judge_identity_ok"] for r in rv if "judge_identity_ok" in r]
             summary["groups"][key][v] = {k: _rate(rv, k) for k in READERS}
+            summary["group_intervals"][key][v] = {k: rate_interval(rv, k) for k in READERS}
             trs.append((v, len({r["photo"].split("_")[0] for r in rv}), len(rv),
-                        *(_pct(x) for x in summary["groups"][key][v].values()),
+                        *(_with_interval(x, summary["group_intervals"][key][v][k])
+                          for k, x in summary["groups"][key][v].items()),
                         _pct(_identity_pass(rv)) if ids else "n/a",
                         _pct(np.mean(jid)) if jid else "n/a"))
         md.append(_table([key, "people", "face-edits", *READERS, "identity pass (gate)",
                           "identity pass (held-out)"], trs))
+        # Each group against the one with the most people (London: white), in points of hit rate.
+        ref = max(members, key=lambda v: (len({r["photo"].split("_")[0] for r in members[v]}), v))
+        gaps = {v: {k: gap_interval(members[ref], rv, k) for k in ("ensemble", "PyEmotion")}
+                for v, rv in members.items() if v != ref and rv}
+        summary["group_gaps"][key] = {"reference": ref, **gaps}
+        if gaps:
+            md.append(f"\nGap to {ref} (points of hit rate, {ref} minus the group; 95% interval resampling "
+                      "each group's people):\n")
+            md.append(_table([key, "ensemble", "PyEmotion"],
+                             [(v, *(_points(g[k]) for k in ("ensemble", "PyEmotion"))) for v, g in gaps.items()]))
     (out / "report.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return summary

@@ -7,7 +7,7 @@ import pytest
 from pipeline.__main__ import main
 from pipeline.datasets import SHARED_FACES, london_groups, london_ids, london_split
 from pipeline.errors import MienError
-from pipeline.evaluate import READERS, run
+from pipeline.evaluate import READERS, gap_interval, rate_interval, run
 from tests.conftest import needs_shared
 
 DATA = Path(__file__).parent / "data" / "london"
@@ -66,5 +66,38 @@ def test_evaluate_keeps_only_the_requested_half(tmp_path):
     assert set(s["readers"]["ensemble"]) == {"neutral"}
     assert set(s["groups"]["ethnicity"]) == {"white", "black"}  # 001, 025; per-group rates from every reader
     assert set(s["groups"]["ethnicity"]["white"]) == set(READERS) and "## By ethnicity" in report
+    # one person per group: no interval, and the gap says why it has none
+    assert s["group_intervals"]["ethnicity"]["black"]["ensemble"] is None
+    assert "Gap to white" in report and "| black | n/a (too few people) |" in report
     with pytest.raises(MienError):
         run(DATA, tmp_path, glob="*_nothing.jpg", split="tune", judges=False)
+
+
+def _records(outcomes: dict[str, list[bool]], target: str = "sad") -> list[dict]:
+    """Face-edits of people NNN, hit or missed by every reader."""
+    return [{"photo": f"{pid}_neutral", "target": target, "recognised": target if hit else "neutral",
+             "members": {"face-api": "neutral", "mini-xception": "neutral"}, "judge_recognised": None}
+            for pid, hits in outcomes.items() for hit in hits]
+
+
+def test_group_intervals_resample_people_not_edits():
+    # Two people read every time, two never (7 edits each): 50% with 4 people behind it. An interval
+    # over the 28 edits as if independent would be about 31-69%; over people it spans nearly all.
+    split = _records({"a": [True] * 7, "b": [True] * 7, "c": [False] * 7, "d": [False] * 7})
+    lo, hi = rate_interval(split, "ensemble")
+    assert lo <= 0.25 and hi >= 0.75
+    # The same 50% from four people who each read half the time: people agree, the interval is narrow.
+    even = _records({p: [True, False] * 3 + [True] for p in "abcd"})
+    lo, hi = rate_interval(even, "ensemble")
+    assert hi - lo < 0.05 and lo <= 4 / 7 <= hi
+    assert rate_interval(_records({"a": [True, False]}), "ensemble") is None  # one person: none
+    assert rate_interval(split, "PyEmotion") is None  # a reader that did not run: none
+
+
+def test_gap_interval_is_reference_minus_group():
+    ref = _records({f"w{i}": [True] * 6 + [False] for i in range(20)})  # 86%
+    few = _records({"a": [True] * 7, "b": [False] * 7, "c": [True] * 7, "d": [False] * 7})  # 50%
+    gap, lo, hi = gap_interval(ref, few, "ensemble")
+    assert gap == pytest.approx(6 / 7 - 0.5) and lo < gap < hi
+    assert lo < 0.1 < hi  # four people cannot show a 36-point gap is over 10 points
+    assert gap_interval(few, ref, "ensemble")[0] == pytest.approx(-gap)
