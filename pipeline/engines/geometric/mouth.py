@@ -166,6 +166,11 @@ TEETH_DIM = 0.85
 # own upper-teeth band / new opening: 008 0.33 and 083 0.34 (slits), 105 0.50, the rest 0.62-0.94.
 OWN_TEETH_MIN = 0.45
 LIP_SHADOW = 0.3  # of the teeth band: the raised lip's shadow on the teeth under it (x0.65 at the lip)
+# Teeth kept in place run on upwards under a lip raised past the photo's first enamel row. When the
+# run (90th percentile over the opening) passes this share of the photo's teeth band, a thin band
+# of a smile's teeth would be smeared into vertical streaks (tune half, disgust from smiles: 061,
+# 102, 105 at 0.62-0.93, streaked; the other seven 0.00-0.12): the warp's teeth stay instead.
+SMEAR_MAX = 0.3
 
 
 def _chaikin(poly: np.ndarray, n: int = 2, closed: bool = True) -> np.ndarray:
@@ -241,12 +246,33 @@ def _trimmed(valid: np.ndarray, aspect: float, aspect_ex: float) -> np.ndarray:
     return valid
 
 
+def _rows_in_place(src_lm: np.ndarray, inner: np.ndarray, valid: np.ndarray, skin: np.ndarray, gx, gy,
+                   k: float, band: float, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(row, s): the row of the photo's own rectified interior (`k` target pixels per exemplar
+    pixel) and the place along its mouth frame that pixels (gx, gy) show when the teeth stay where the photo has them; None when a thin band
+    would be smeared upwards (SMEAR_MAX of `band` over the `inside` pixels). Teeth belong to the
+    skull: each pixel reads the photo's own interior where it lies (the rectified rows start at the
+    photo's upper lip). Above the first enamel row of its column (a lip raised past the photo's, or
+    the dark line under it) the teeth run on upwards: a raised lip uncovers more of the same teeth."""
+    fs = mouthbank.frame(src_lm)
+    sst = fs.to_st(np.stack([gx, gy], -1).astype(np.float64))
+    tooth = mouthbank.tooth_like(inner, skin) & (valid > 0.5)
+    top = np.where(tooth.any(0), tooth.argmax(0), 0)
+    s_src = sst[..., 0]
+    raw = sst[..., 1] - fs.t_up(s_src)
+    row = np.maximum(raw, (top[np.clip((s_src / k).astype(int), 0, mouthbank.W - 1)] + 1.0) * k)
+    if np.percentile((row - raw)[inside], 90) > SMEAR_MAX * band:
+        return None
+    return row, s_src
+
+
 def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, warped: np.ndarray,
                     region: Region, iod_px: float, amount: float = 1.0, seed: int = 0,
                     upper_teeth: float = 1.0, lower_teeth: float = 0.0,
                     teeth: Callable[[], bool] | None = None, jaw_closed: bool = False,
                     parted_smile: bool = False, lips_meet: bool = False, lip_bank: bool = True,
-                    own_size: bool = False) -> np.ndarray | None:
+                    own_size: bool = False, in_place: bool = False, only_in_place: bool = False
+                    ) -> np.ndarray | None:
     """Fill the destination opening in `warped` (the region's pixels, uint8 RGB, in place): a real
     interior (the person's own teeth, or a bank exemplar relit and re-grained to the photo) placed
     at the mouth's scale under the upper lip, a cavity darkening with depth below it; or, when a
@@ -260,6 +286,10 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     them (`_incisal_edge`) instead of following the upper lip. parted_smile: see `closing`.
     lip_bank=False closes onto the person's own lips alone (`smile_parting`). own_size: the
     person's own teeth keep their size (`reshapes_teeth`) instead of spanning the opening.
+    in_place: the person's own teeth (and what else shows between their lips) stay where the photo
+    has them, under lips that moved (a smile's teeth under disgust's raised lip), unless a thin band
+    of them would be smeared (`_rows_in_place`): then painted as without it, or with `only_in_place`
+    not painted at all (None).
     Returns the painted alpha (float32, region-sized) or None."""
     teeth = teeth or shows_teeth(src_img, src_lm)
     f = mouthbank.frame(dst_lm)
@@ -280,8 +310,6 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     if alpha.max() <= 0:
         return None
     y0, y1, x0, x1 = box = nonzero_box(alpha)
-    if wide:
-        _fill_rim(warped, alpha, box, f.width, iod_px)
     gx, gy = np.meshgrid(np.arange(x0, x1) + region.x0, np.arange(y0, y1) + region.y0)
     st = f.to_st(np.stack([gx, gy], -1).astype(np.float64))
     s, t = st[..., 0], st[..., 1]
@@ -289,7 +317,16 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     lips = _lip_colour(src_img, src_lm)
     skin = mouthbank.skin_colour(src_img, src_lm)  # for the exemplar, the teeth band and the grey rule below
     inner, valid, ex_grain, aspect_ex, ex_width = _interior(src_img, src_lm, f.aspect(), teeth, skin)
-    valid = _trimmed(valid, f.aspect(), aspect_ex)
+    kept = None
+    if in_place and ex_width:
+        # (in place, the photo's interior is all real where it lies: none of it is trimmed)
+        whole = cv2.erode(valid, np.ones((3, 3), np.uint8))
+        band = mouthbank.teeth_height(inner, whole, skin) * ex_width
+        kept = _rows_in_place(src_lm, inner, whole, skin, gx, gy, ex_width / mouthbank.W, band,
+                              alpha[y0:y1, x0:x1] > 0.5)
+        if kept is None and only_in_place:
+            return None
+    valid = whole if kept else _trimmed(valid, f.aspect(), aspect_ex)
     height = mouthbank.teeth_height(inner, valid, skin)  # the upper-teeth band, of the exemplar's width
     if ex_width and upper_teeth >= 1 and height * ex_width < OWN_TEETH_MIN * (f.t_lo(f.width / 2) - f.t_up(f.width / 2)):
         # A slit of a smile opened wide: the person's few teeth were a sliver over a dark band.
@@ -304,7 +341,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     # Target pixels per exemplar pixel, one scale for both axes: the interior fills the new
     # opening's width, or with `own_size` the person's own teeth keep their size, centred in it.
     # (In a dropped jaw's narrower oval, teeth of their own size ran down its sides as a white rim.)
-    span = ex_width if own_size and ex_width else f.width
+    span = ex_width if (own_size or kept) and ex_width else f.width
     k = span / mouthbank.W
     size = (max(1, round(mouthbank.W * k)), max(1, round(mouthbank.H * k)))
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
@@ -319,16 +356,25 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         mid = f.width / 2
         inc = np.polyval(edge, s) + max(0.0, float(f.t_up(mid)) + upper_teeth * band - float(np.polyval(edge, mid)))
         row = band - (inc - t)  # the exemplar's teeth row: its band's lower edge on the incisal line
+    elif kept:
+        row = kept[0]
     else:
         row = depth + (1.0 - float(np.clip(upper_teeth, 0, 1))) * band
+    # exemplar column (resized): in place, the photo's own; else centred in the opening
     col = (s - f.width / 2) * size[0] / span + size[0] / 2 - 0.5  # exemplar column, centred
+    if kept:
+        col = kept[1] * size[0] / span - 0.5  # the photo's own column
     mx, my = col.astype(np.float32), (row - 0.5).astype(np.float32)
     ex = cv2.remap(big, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     ex_rgb, ex_a = ex[..., :3], np.clip(ex[..., 3], 0, 1)
     if wide:
         # Only the teeth: below them a smile's exemplar shows its own lower lip and shadow.
         # and none on the lip above the opening (which the opening's grown edge reaches into)
-        ex_a = ex_a * np.clip(band - row + 0.5, 0, 1) * np.clip(depth + 0.5, 0, 1) * (upper_teeth > 0)
+        # In place, all of the photo's interior shows where the new lips leave it (its lower teeth
+        # too), up to their soft edge: masked at the upper lip, the grown edge showed the cavity
+        # as a dark line above the teeth.
+        if not kept:
+            ex_a = ex_a * np.clip(band - row + 0.5, 0, 1) * np.clip(depth + 0.5, 0, 1) * (upper_teeth > 0)
     # Cavity: the exemplar's own darkest colour (corner shadow), darker with depth; the tongue
     # (the lip colour in shadow) shows near the lower lip of a tall opening.
     lum, ok = inner.mean(-1), valid > 0.5
@@ -379,6 +425,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         add = np.sqrt(max(g_photo ** 2 - g_have ** 2, 0.0))
         if add > 0.3:
             fill = fill + np.random.default_rng(seed).normal(0, add, fill.shape[:2])[..., None]
+    if wide:
+        _fill_rim(warped, alpha, box, f.width, iod_px)
     a = (alpha[y0:y1, x0:x1] * amount)[..., None]
     sub = warped[y0:y1, x0:x1]
     sub[:] = np.clip(sub * (1 - a) + fill * a + 0.5, 0, 255).astype(np.uint8)
