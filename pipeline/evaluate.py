@@ -393,7 +393,8 @@ def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glo
     for key in sorted({k for r in rec for k in r["group"]}):
         md.append(f"\n## By {key} (hit rate over every target but contempt)\n")
         md.append("In brackets: 95% interval resampling people (edits of one person are not independent); "
-                  "none with fewer than two people.\n")
+                  "none with fewer than two people. With 3-4 people it understates the uncertainty: a group "
+                  "whose people all scored alike shows no spread at all.\n")
         trs, summary["groups"][key], summary["group_intervals"][key] = [], {}, {}
         members = {v: [r for r in scored if r["group"].get(key, "?") == v]
                    for v in sorted({r["group"].get(key, "?") for r in rec})}
