@@ -168,8 +168,9 @@ OWN_TEETH_MIN = 0.45
 LIP_SHADOW = 0.3  # of the teeth band: the raised lip's shadow on the teeth under it (x0.65 at the lip)
 # Teeth kept in place run on upwards under a lip raised past the photo's first enamel row. When the
 # run (90th percentile over the opening) passes this share of the photo's teeth band, a thin band
-# of a smile's teeth would be smeared into vertical streaks (tune half, disgust from smiles: 061,
-# 102, 105 at 0.62-0.93, streaked; the other seven 0.00-0.12): the warp's teeth stay instead.
+# of a smile's teeth would be smeared into vertical streaks (tune half, disgust from smiles: 008,
+# 061, 083, 102, 105 at 0.62-0.93, streaked; the kept eight 0.00-0.12): they are painted or warped
+# as before.
 SMEAR_MAX = 0.3
 
 
@@ -249,8 +250,9 @@ def _trimmed(valid: np.ndarray, aspect: float, aspect_ex: float) -> np.ndarray:
 def _rows_in_place(src_lm: np.ndarray, inner: np.ndarray, valid: np.ndarray, skin: np.ndarray, gx, gy,
                    k: float, band: float, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(row, s): the row of the photo's own rectified interior (`k` target pixels per exemplar
-    pixel) and the place along its mouth frame that pixels (gx, gy) show when the teeth stay where the photo has them; None when a thin band
-    would be smeared upwards (SMEAR_MAX of `band` over the `inside` pixels). Teeth belong to the
+    pixel) and the place along its mouth frame that pixels (gx, gy) show when the teeth stay where
+    the photo has them; None when a thin band would be smeared upwards (a run past SMEAR_MAX of
+    `band` over the `inside` pixels). Teeth belong to the
     skull: each pixel reads the photo's own interior where it lies (the rectified rows start at the
     photo's upper lip). Above the first enamel row of its column (a lip raised past the photo's, or
     the dark line under it) the teeth run on upwards: a raised lip uncovers more of the same teeth."""
@@ -360,7 +362,6 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
         row = kept[0]
     else:
         row = depth + (1.0 - float(np.clip(upper_teeth, 0, 1))) * band
-    # exemplar column (resized): in place, the photo's own; else centred in the opening
     col = (s - f.width / 2) * size[0] / span + size[0] / 2 - 0.5  # exemplar column, centred
     if kept:
         col = kept[1] * size[0] / span - 0.5  # the photo's own column
