@@ -393,6 +393,21 @@ def test_disgust_keeps_a_smiles_teeth_where_they_are(face_id):
     assert np.abs(out[m].astype(np.float32) - rgb[m]).mean() < 12
 
 
+@pytest.mark.parametrize("face_id", ["001", "021"])
+def test_a_dropped_jaws_teeth_stay_a_row_not_an_arc(face_id):
+    """Surprise's upper teeth belong to the skull: hung from the upper lip they followed its oval
+    down the sides as a thin arc of small teeth (a zipper); on the closed lips' line, at the photo's
+    own mouth's scale, they are a row at the middle. Bright pixels in the opening's upper half that
+    lie in its outer thirds: 45-51% of them before, 23-31% now (001, 005, 013, 021, 064)."""
+    rgb, src, dst, out = _edit(face_id, "neutral", "surprised")
+    f, s, t = _mouth_coords(rgb.shape[:2], dst)
+    inside = _inner_mouth(rgb.shape[:2], dst, 1)
+    g = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    teeth = inside & (g > 2.5 * np.median(g[inside])) & (t < (f.t_up(s) + f.t_lo(s)) / 2)
+    assert teeth.sum() > 20
+    assert np.mean(np.abs(s[teeth] - f.width / 2) > f.width / 6) < 0.38
+
+
 def test_a_thin_band_of_teeth_is_not_smeared_up():
     """105's smile shows a thin band of teeth that disgust's lip rises far past: kept in place they
     would run up in vertical streaks, so the renderer declines (None) and leaves the pixels."""

@@ -152,8 +152,8 @@ TALL_LIT = 1.6
 ROOF = 0.5  # brightness of a wide opening's cavity just under the upper lip (1 at the lower lip)
 LOWER_NARROW = 0.8  # the lower front teeth span less of the mouth than the upper ones
 LOWER_SHADE = 0.72  # and sit in the upper lip's shadow
-# Teeth belong to the skull, not the lips: a raised upper lip (disgust's AU10) uncovers a rigid,
-# gently curved row whose edge stays INCISAL of the IOD below the source's closed lips' meeting line
+# Teeth belong to the skull, not the lips: a raised upper lip (disgust's AU10) or a dropped jaw
+# uncovers a rigid, gently curved row whose edge stays INCISAL of the IOD below the source's closed lips' meeting line
 # (negative: above it, as the lips part a little), in the shade of the raised lip and nose
 # (TEETH_DIM). Laid out from the upper lip instead, the teeth bent with the lip's bow into a thin
 # white stroke. Tune half, ungated, disgust (ensemble / face-api / mini-Xception, PyEmotion's
@@ -284,8 +284,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     mouth covers most of the upper teeth, and a full band reads as a grin). lower_teeth: how tall
     the lower teeth rise above the lower lip, as a fraction of the upper band (0: none).
     teeth: the source's `shows_teeth`, when the caller already made it. jaw_closed: the opening
-    is the lips' alone (no jaw drop): over closed lips, the upper teeth stay where the skull holds
-    them (`_incisal_edge`) instead of following the upper lip. parted_smile: see `closing`.
+    is the lips' alone (no jaw drop); with a dropped jaw the teeth keep at least the photo's own
+    mouth's scale. parted_smile: see `closing`.
     lip_bank=False closes onto the person's own lips alone (`smile_parting`). own_size: the
     person's own teeth keep their size (`reshapes_teeth`) instead of spanning the opening.
     in_place: the person's own teeth (and what else shows between their lips) stay where the photo
@@ -343,14 +343,22 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     # Target pixels per exemplar pixel, one scale for both axes: the interior fills the new
     # opening's width, or with `own_size` the person's own teeth keep their size, centred in it.
     # (In a dropped jaw's narrower oval, teeth of their own size ran down its sides as a white rim.)
+    # Teeth belong to the skull: under a raised lip or round a dropped jaw the upper teeth's edge
+    # stays on the curve where the closed lips met (`_incisal_edge`). Hung from the upper lip, a
+    # dropped jaw's teeth followed its oval down the sides as a thin arc of small teeth (a zipper,
+    # surprise zoomed in), and the lips narrowing round the drop (AU27, AU14) shrank them with
+    # the opening: they keep the photo's own mouth's scale (tune half, surprised ungated:
+    # 100/100/97/94 -> 100/100/100/94, from smiles 100/100/91/94 both).
+    rigid = wide and not teeth()
     span = ex_width if (own_size or kept) and ex_width else f.width
+    if rigid and not jaw_closed:
+        span = max(span, mouthbank.frame(src_lm).width)
     k = span / mouthbank.W
     size = (max(1, round(mouthbank.W * k)), max(1, round(mouthbank.H * k)))
     interp = cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR
     big = cv2.resize(np.dstack([inner, valid]), size, interpolation=interp)
     # Teeth hidden under the upper lip: the interior slides up by that part of its teeth band.
     band = height * mouthbank.W * k  # upper-teeth band, target pixels
-    rigid = wide and jaw_closed and not teeth()
     if rigid:
         edge = _incisal_edge(src_lm, f, iod_px)
         # At least `upper_teeth` of the band shows at the middle: where the mesh put the closed
