@@ -263,6 +263,11 @@ BOOTSTRAPS = 4000
 INTERVAL_MIN = 2
 
 
+def _person(r: dict) -> tuple[str, int]:
+    """Who a face-edit is of: its photo's id and face (London: NNN_kind.jpg, one face each)."""
+    return r["photo"].split("_")[0], r.get("face", 0)
+
+
 def _by_person(rs: list[dict], reader: str) -> tuple[np.ndarray, np.ndarray] | None:
     """(hits, face-edits) per person of `rs` by `reader`; None when it did not read them."""
     got = [READERS[reader](r) for r in rs]
@@ -270,7 +275,7 @@ def _by_person(rs: list[dict], reader: str) -> tuple[np.ndarray, np.ndarray] | N
         return None
     hits: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for g, r in zip(got, rs):
-        h = hits[(r["photo"].split("_")[0], r.get("face", 0))]  # London: NNN_kind.jpg, one face each
+        h = hits[_person(r)]
         h[0] += g == r["target"]
         h[1] += 1
     a = np.array(list(hits.values()), dtype=float)
@@ -398,12 +403,13 @@ def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glo
         trs, summary["groups"][key], summary["group_intervals"][key] = [], {}, {}
         members = {v: [r for r in scored if r["group"].get(key, "?") == v]
                    for v in sorted({r["group"].get(key, "?") for r in rec})}
+        people = {v: len({_person(r) for r in rv}) for v, rv in members.items()}
         for v, rv in members.items():
             ids = [r["identity"] for r in rv if r.get("identity") is not None]
             jid = [r["judge_identity_ok"] for r in rv if "judge_identity_ok" in r]
             summary["groups"][key][v] = {k: _rate(rv, k) for k in READERS}
             summary["group_intervals"][key][v] = {k: rate_interval(rv, k) for k in READERS}
-            trs.append((v, len({r["photo"].split("_")[0] for r in rv}), len(rv),
+            trs.append((v, people[v], len(rv),
                         *(_with_interval(x, summary["group_intervals"][key][v][k])
                           for k, x in summary["groups"][key][v].items()),
                         _pct(_identity_pass(rv)) if ids else "n/a",
@@ -411,7 +417,7 @@ def _report(rec, out: Path, targets, no_edit: bool, intensity, gate, images, glo
         md.append(_table([key, "people", "face-edits", *READERS, "identity pass (gate)",
                           "identity pass (held-out)"], trs))
         # Each group against the one with the most people (London: white), in points of hit rate.
-        ref = max(members, key=lambda v: (len({r["photo"].split("_")[0] for r in members[v]}), v))
+        ref = max(members, key=lambda v: (people[v], v))
         gaps = {v: {k: gap_interval(members[ref], rv, k) for k in ("ensemble", "PyEmotion")}
                 for v, rv in members.items() if v != ref and rv}
         summary["group_gaps"][key] = {"reference": ref, **gaps}

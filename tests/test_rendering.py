@@ -349,13 +349,13 @@ def test_a_slit_smile_opened_wider_shows_a_row_of_teeth():
     a full row of a bank exemplar's teeth fills it now, in the colour of her own."""
     rgb, src, dst, out = _edit("083", "happy", "happy")
     assert mouth.teeth_showing(rgb, src)  # the test means something: the person's own teeth show
-    opening = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    opening = _inner_mouth(out.shape[:2], dst)
     tooth = _enamel(out, rgb, src) & opening
     dark = (out.astype(np.float32).mean(-1) < 0.35 * mouth._lip_colour(rgb, src).mean()) & opening
     assert tooth.sum() > 0.3 * opening.sum(), f"teeth {tooth.sum() / opening.sum():.2f} of the opening"
     assert dark.sum() < 0.1 * opening.sum(), f"dark {dark.sum() / opening.sum():.2f} of the opening"
     # in the colour of her own teeth (the exemplar's were yellower: CIELAB distance 7.4)
-    own = _poly_mask(rgb.shape[:2], src[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]]) & _enamel(rgb, rgb, src)
+    own = _inner_mouth(rgb.shape[:2], src) & _enamel(rgb, rgb, src)
     lab = [cv2.cvtColor(px[None].astype(np.float32) / 255, cv2.COLOR_RGB2LAB)[0].mean(0) for px in (rgb[own], out[tooth])]
     assert np.linalg.norm(lab[0] - lab[1]) < 4.0, lab
 
@@ -373,10 +373,12 @@ def _teeth_on_lips(img, lm, rgb_src, lm_src):
 CLOSING = [(f, e) for f in ("002", "025", "064") for e in ("neutral", "sad", "angry")]
 
 
-def _inner_mouth(shape, lm, inset=2):
+def _inner_mouth(shape, lm, inset=0):
     """The inside of `lm`'s inner lips, `inset` pixels in from them."""
-    poly = _poly_mask(shape, lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]]).astype(np.uint8)
-    return cv2.erode(poly, np.ones((2 * inset + 1,) * 2, np.uint8)) > 0
+    poly = _poly_mask(shape, lm[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    if inset == 0:
+        return poly
+    return cv2.erode(poly.astype(np.uint8), np.ones((2 * inset + 1,) * 2, np.uint8)) > 0
 
 
 @pytest.mark.parametrize("face_id", ["064", "013"])
@@ -388,7 +390,7 @@ def test_disgust_keeps_a_smiles_teeth_where_they_are(face_id):
     still shows are the photo's own (mean difference 36 and 171 grey levels before)."""
     rgb, src, dst, out = _edit(face_id, "happy", "disgusted")
     assert mouth.teeth_showing(rgb, src)
-    m = _inner_mouth(rgb.shape[:2], dst) & _inner_mouth(rgb.shape[:2], src) & _enamel(rgb, rgb, src)
+    m = _inner_mouth(rgb.shape[:2], dst, 2) & _inner_mouth(rgb.shape[:2], src, 2) & _enamel(rgb, rgb, src)
     assert m.sum() > 100
     assert np.abs(out[m].astype(np.float32) - rgb[m]).mean() < 12
 
@@ -411,17 +413,16 @@ def test_a_dropped_jaws_teeth_stay_a_row_not_an_arc(face_id):
 def test_a_thin_band_of_teeth_is_not_smeared_up():
     """105's smile shows a thin band of teeth that disgust's lip rises far past: kept in place they
     would run up in vertical streaks, so the renderer declines (None) and leaves the pixels."""
-    rgb, src, dst, _ = _edit("105", "happy", "disgusted")
-    region = warp.region_for(src, rgb.shape[:2])
-    warped = rgb[region.y0:region.y1, region.x0:region.x1].copy()
-    assert mouth.render_interior(rgb, src, dst, warped, region, _iod(src), upper_teeth=0.3, jaw_closed=True,
-                                 in_place=True, only_in_place=True) is None
-    assert np.array_equal(warped, rgb[region.y0:region.y1, region.x0:region.x1])
-    rgb, src, dst, _ = _edit("064", "happy", "disgusted")  # a full band: kept
-    region = warp.region_for(src, rgb.shape[:2])
-    warped = rgb[region.y0:region.y1, region.x0:region.x1].copy()
-    assert mouth.render_interior(rgb, src, dst, warped, region, _iod(src), upper_teeth=0.3, jaw_closed=True,
-                                 in_place=True, only_in_place=True) is not None
+    for face_id, declined in (("105", True), ("064", False)):  # 064: a full band, kept
+        rgb, src, dst, _ = _edit(face_id, "happy", "disgusted")
+        region = warp.region_for(src, rgb.shape[:2])
+        before = rgb[region.y0:region.y1, region.x0:region.x1]
+        warped = before.copy()
+        painted = mouth.render_interior(rgb, src, dst, warped, region, _iod(src), upper_teeth=0.3,
+                                        jaw_closed=True, in_place=True, only_in_place=True)
+        assert (painted is None) == declined, face_id
+        if declined:
+            assert np.array_equal(warped, before)
 
 
 @pytest.mark.parametrize("face_id,emotion", [
@@ -538,7 +539,7 @@ def test_a_dropped_jaw_opens_onto_a_lit_cavity_not_a_hole(face_id):
     brightness): a hole cut in the photo. It is lit now (0.21-0.26 of the lips), still far darker
     than any lip. (Lit more at its walls, 0.24-0.29, it showed a grey ring round the hole.)"""
     rgb, src, dst, out = _edit(face_id, "neutral", "surprised")
-    inner = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    inner = _inner_mouth(out.shape[:2], dst)
     core = cv2.erode(inner.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     cavity = np.median(out.astype(np.float32).mean(-1)[core]) / mouth._lip_colour(rgb, src).mean()
     assert 0.18 < cavity < 0.45, cavity
@@ -552,7 +553,7 @@ def test_a_dropped_jaw_shows_its_tongue(face_id):
     just above the lower lip, is in that lip's shade (0.50-0.52): lit most there (0.84-0.87) the
     floor of the mouth glowed salmon-pink."""
     rgb, src, dst, out = _edit(face_id, "neutral", "surprised")
-    inner = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    inner = _inner_mouth(out.shape[:2], dst)
     f, s, t = _mouth_coords(out.shape[:2], dst)
     down = (t - f.t_up(s)) / np.maximum(f.t_lo(s) - f.t_up(s), 1.0)  # 0 at the upper lip, 1 at the lower
     middle = inner & (np.abs(s / f.width - 0.5) < 0.2)
@@ -571,7 +572,7 @@ def test_fears_lower_teeth_bring_no_gums():
     80 pink pixels inside the opening; 014, 070, 123 on the tune half: 83, 64, 44). Only the teeth
     are taken now (redness under GUM_RED)."""
     rgb, src, dst, out = _edit("021", "neutral", "fearful")
-    inner = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    inner = _inner_mouth(out.shape[:2], dst)
     core = cv2.erode(inner.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     px = out.astype(np.float32)
     red = (px[..., 0] - px[..., 1:].mean(-1)) / np.maximum(px[..., 0], 1)
@@ -1088,7 +1089,7 @@ def test_teeth_in_a_dim_photo_are_as_bright_as_real_teeth_are_against_the_eye_wh
     rgb, faces = detect(Path(__file__).parent / "data" / "lisa" / "lisa2.jpg")
     r = edit(rgb, "happy", 1.0, detections=faces, gate=False)
     after = r.faces[0].landmarks_after
-    inside = _poly_mask(rgb.shape[:2], after[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    inside = _inner_mouth(rgb.shape[:2], after)
     teeth = np.percentile(r.image[inside].astype(np.float32).mean(-1), 90)
     sclera = mouth._sclera(rgb, faces[0].landmarks)
     assert 1.0 * sclera <= teeth <= 2.0 * sclera, (teeth, sclera)
@@ -1385,7 +1386,7 @@ def _teeth_under_the_lip(rgb, src, dst, out) -> tuple[float, float, float]:
     """Over the middle half of the opening: the share of columns with enamel, and the median
     enamel height below the upper inner lip and gap left above the lower one (IOD)."""
     iod = _iod(src)
-    inside = _poly_mask(out.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    inside = _inner_mouth(out.shape[:2], dst)
     enamel = mouth._enamel(out, rgb, src) & inside
     x0, x1 = dst[78, 0], dst[308, 0]
     xs = np.arange(int(x0 + 0.25 * (x1 - x0)), int(x1 - 0.25 * (x1 - x0)))

@@ -82,7 +82,8 @@ class GeometricEngine:
             # from smiles: 036, 107); painted from the lip, a third of the band hung as a thin
             # stroke over a black gap (013, 083). A thin band that would smear is left as before
             # (`mouth.SMEAR_MAX`). Tune half, disgust from the 34 smiles, ungated: ensemble 68 -> 74%.
-            in_place = upper < 1 and not p.uses(("AU26", "AU27")) and teeth()
+            jaw_closed = not p.uses(("AU26", "AU27"))
+            in_place = upper < 1 and jaw_closed and teeth()
         r = Rendered(request, (0, 0, 0, 0), None, None, p.target, p.applied, p.removed, self.name, t)
         if np.abs(p.target - moved)[:, :2].max() < 1e-3 and not p.applied:
             return r
@@ -100,7 +101,7 @@ class GeometricEngine:
             if needs or own_size or in_place:
                 m = mouth.render_interior(image, opening, p.target, warped, region, iod,
                                           upper_teeth=upper, lower_teeth=lower, teeth=teeth,
-                                          jaw_closed=not p.uses(("AU26", "AU27")),
+                                          jaw_closed=jaw_closed,
                                           parted_smile=parted, lips_meet=meet, lip_bank=parting != "own",
                                           own_size=own_size, in_place=in_place,
                                           only_in_place=not (needs or own_size))

@@ -153,8 +153,8 @@ ROOF = 0.5  # brightness of a wide opening's cavity just under the upper lip (1 
 LOWER_NARROW = 0.8  # the lower front teeth span less of the mouth than the upper ones
 LOWER_SHADE = 0.72  # and sit in the upper lip's shadow
 # Teeth belong to the skull, not the lips: a raised upper lip (disgust's AU10) or a dropped jaw
-# uncovers a rigid, gently curved row whose edge stays INCISAL of the IOD below the source's closed lips' meeting line
-# (negative: above it, as the lips part a little), in the shade of the raised lip and nose
+# uncovers a rigid, gently curved row whose edge stays INCISAL of the IOD below the source's closed
+# lips' meeting line (negative: above it, as the lips part a little), in the shade of the raised lip and nose
 # (TEETH_DIM). Laid out from the upper lip instead, the teeth bent with the lip's bow into a thin
 # white stroke. Tune half, ungated, disgust (ensemble / face-api / mini-Xception, PyEmotion's
 # "happy" of 34): the stroke 76/76/50, 2; this 79/76/56, 7; undimmed at -0.02, 82/82/62 but 16
@@ -252,10 +252,10 @@ def _rows_in_place(src_lm: np.ndarray, inner: np.ndarray, valid: np.ndarray, ski
     """(row, s): the row of the photo's own rectified interior (`k` target pixels per exemplar
     pixel) and the place along its mouth frame that pixels (gx, gy) show when the teeth stay where
     the photo has them; None when a thin band would be smeared upwards (a run past SMEAR_MAX of
-    `band` over the `inside` pixels). Teeth belong to the
-    skull: each pixel reads the photo's own interior where it lies (the rectified rows start at the
-    photo's upper lip). Above the first enamel row of its column (a lip raised past the photo's, or
-    the dark line under it) the teeth run on upwards: a raised lip uncovers more of the same teeth."""
+    `band` over the `inside` pixels). Teeth belong to the skull: each pixel reads the photo's own
+    interior where it lies (the rectified rows start at the photo's upper lip). Above the first
+    enamel row of its column (a lip raised past the photo's, or the dark line under it) the teeth
+    run on upwards: a raised lip uncovers more of the same teeth."""
     fs = mouthbank.frame(src_lm)
     sst = fs.to_st(np.stack([gx, gy], -1).astype(np.float64))
     tooth = mouthbank.tooth_like(inner, skin) & (valid > 0.5)
@@ -323,13 +323,16 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     if in_place and ex_width:
         # (in place, the photo's interior is all real where it lies: none of it is trimmed)
         whole = cv2.erode(valid, np.ones((3, 3), np.uint8))
-        band = mouthbank.teeth_height(inner, whole, skin) * ex_width
-        kept = _rows_in_place(src_lm, inner, whole, skin, gx, gy, ex_width / mouthbank.W, band,
+        height = mouthbank.teeth_height(inner, whole, skin)  # the upper-teeth band, of the exemplar's width
+        kept = _rows_in_place(src_lm, inner, whole, skin, gx, gy, ex_width / mouthbank.W, height * ex_width,
                               alpha[y0:y1, x0:x1] > 0.5)
         if kept is None and only_in_place:
             return None
-    valid = whole if kept else _trimmed(valid, f.aspect(), aspect_ex)
-    height = mouthbank.teeth_height(inner, valid, skin)  # the upper-teeth band, of the exemplar's width
+    if kept:
+        valid = whole
+    else:
+        valid = _trimmed(valid, f.aspect(), aspect_ex)
+        height = mouthbank.teeth_height(inner, valid, skin)
     if ex_width and upper_teeth >= 1 and height * ex_width < OWN_TEETH_MIN * (f.t_lo(f.width / 2) - f.t_up(f.width / 2)):
         # A slit of a smile opened wide: the person's few teeth were a sliver over a dark band.
         own = inner[mouthbank.tooth_like(inner, skin) & (valid > 0.5)]
