@@ -848,6 +848,25 @@ def test_smile_shading_is_measured_on_real_smiles(tmp_path):
     assert fm.log_ratio[y - 2:y + 3, x - 2:x + 3].mean() < -0.02
 
 
+def test_the_lip_banks_exemplars_meet_on_their_own_dark_line():
+    """Each lip-bank exemplar's met inner lips lie on its real meeting line (the darkest row, within
+    10 cut-out pixels, of each column under an inner-lip point): warped onto a closed smile, the
+    exemplar's line lands where the target's lips meet. 061's dark lips, whose mesh put the line
+    5 px above the real one (median; up to 10), drew a jagged dark crack across 042's closed smile;
+    the bank's builder now leaves out a mesh that far off (`build_lip_bank.OFF_LINE`): every
+    exemplar within 2 px."""
+    b = lipbank.bank()
+    off = {}
+    for i, face_id in enumerate(b.ids):
+        cut, pts = b.image(i), b.landmarks[i].astype(np.float64)
+        grey = cv2.GaussianBlur(cut.astype(np.float32).mean(-1), (3, 3), 0)
+        rows = []
+        for x, y in np.round(pts[mouth._UPPER_INNER[1:-1]]).astype(int):
+            rows.append(y - 10 + int(np.argmin(grey[y - 10:y + 11, x])) - y)
+        off[str(face_id)] = float(np.median(np.abs(rows)))
+    assert max(off.values()) <= 3, {k: v for k, v in off.items() if v > 3}
+
+
 @needs_shared
 @pytest.mark.parametrize("script, path", [("build_mouth_bank", mouthbank.BANK_PATH), ("build_lip_bank", lipbank.BANK_PATH)])
 def test_the_mouth_and_lip_banks_rebuild_as_shipped(tmp_path, script, path):
