@@ -533,6 +533,27 @@ def test_real_closed_lips_take_the_persons_colour_and_meet_on_their_line(face_id
     assert np.median(off) < 0.012, np.round(off, 3)
 
 
+@pytest.mark.parametrize("face_id", ["013", "064", "105"])
+def test_closed_lips_come_from_an_exemplar_whose_warp_does_not_fold(face_id):
+    """A closed smile's real lips are a bank exemplar warped by the lips' triangles onto the target.
+    The exemplar chosen for its thickness and colour alone could turn many of them over (013's
+    070: 17), and its meeting line came out folded into loops beside the target's line (013), a
+    doubled dark band (064) or a thick slit (105): the darkest row lay 1.25, 1.63 and 1.31 px
+    (median) from the line where the lips meet. Exemplars turning over more than
+    `lipbank.FLIP_MAX` are passed over: 0.49, 0.26 and 0.85 px (real closed lips' exemplars
+    0.3-1.0 on the tune half's other closings)."""
+    with mouthbank.leaving_out(face_id):
+        rgb, src, dst, out = _edit(face_id, "happy", "neutral")
+    lm = mouth._met_halfway(dst)
+    assert mouth.teeth_showing(rgb, src)
+    assert _line_offset(out, lm) < 1.0
+    b = lipbank.bank()
+    with mouthbank.leaving_out(face_id):
+        i = lipbank.pick(b, lipbank.lip_shape(lm), mouth._lip_colour(rgb, src), mouthbank.skin_colour(rgb, src),
+                         lipbank.flips(b, lm))
+    assert lipbank.flips(b, lm)[i] <= lipbank.FLIP_MAX
+
+
 def _repainted_off_the_line(face_id, monkeypatch) -> float:
     """A smile with teeth closed to neutral, shading left out: the share of the closed lips' pixels
     more than 0.06 IOD from the line where they meet that the mouth stage changed (by more than 8
