@@ -440,17 +440,21 @@ def test_closing_a_smile_leaves_no_teeth(face_id, emotion):
     assert not mouth.teeth_showing(out, dst)
 
 
+def _lips_off_the_line(shape, lm, reach_px: float) -> np.ndarray:
+    """Pixels inside the outer lips of `lm` more than `reach_px` from the line where they meet
+    (the inner-lip pairs' midpoints), as a mask."""
+    mid = (lm[mouth._UPPER_INNER, :2] + lm[mouth._LOWER_INNER, :2]) / 2
+    line = np.full(shape, 255, np.uint8)
+    cv2.polylines(line, [np.round(mid).astype(np.int32)], False, 0, 1)
+    return (cv2.distanceTransform(line, cv2.DIST_L2, 3) > reach_px) & _poly_mask(shape, lm[LIPS_OUTER])
+
+
 def _dark_off_the_line(img, lm, rgb_src, lm_src) -> float:
     """Pixels inside the outer lips darker than half the lips' brightness and more than 0.03 IOD
     from the line where the lips meet (the inner-lip pairs' midpoints), / IOD^2."""
-    lips = _poly_mask(img.shape[:2], lm[LIPS_OUTER])
-    dark = (img.astype(np.float32).mean(-1) < 0.5 * mouth._lip_colour(rgb_src, lm_src).mean()) & lips
-    mid = (lm[mouth._UPPER_INNER, :2] + lm[mouth._LOWER_INNER, :2]) / 2
-    line = np.full(img.shape[:2], 255, np.uint8)
-    cv2.polylines(line, [np.round(mid).astype(np.int32)], False, 0, 1)
-    iod = float(np.hypot(*(lm_src[263, :2] - lm_src[33, :2])))
-    far = cv2.distanceTransform(line, cv2.DIST_L2, 3) > 0.03 * iod
-    return float((dark & far).sum()) / iod ** 2
+    dark = img.astype(np.float32).mean(-1) < 0.5 * mouth._lip_colour(rgb_src, lm_src).mean()
+    iod = _iod(lm_src)
+    return float((dark & _lips_off_the_line(img.shape[:2], lm, 0.03 * iod)).sum()) / iod ** 2
 
 
 @pytest.mark.parametrize("face_id", [pytest.param(f, marks=[needs_shared] if f != "025" else [])
@@ -569,10 +573,7 @@ def _repainted_off_the_line(face_id, monkeypatch) -> float:
         m.setattr(mouth, "render_interior", lambda *a, **k: None)  # the warp alone
         warped = edit(rgb, "neutral", 1.0, detections=[face], gate=False).image
     dst = r.faces[0].landmarks_after
-    mid = (dst[mouth._UPPER_INNER, :2] + dst[mouth._LOWER_INNER, :2]) / 2
-    line = np.full(rgb.shape[:2], 255, np.uint8)
-    cv2.polylines(line, [np.round(mid).astype(np.int32)], False, 0, 1)
-    far = (cv2.distanceTransform(line, cv2.DIST_L2, 3) > 0.06 * _iod(dst)) & _poly_mask(rgb.shape[:2], dst[LIPS_OUTER])
+    far = _lips_off_the_line(rgb.shape[:2], dst, 0.06 * _iod(dst))
     changed = np.abs(r.image.astype(int) - warped).max(-1) > 8
     return float(changed[far].mean())
 

@@ -883,9 +883,9 @@ def _shift_lower(lm: np.ndarray, move: np.ndarray) -> np.ndarray:
         if (ahead > 0).any():
             room[i] = 0.5 * ahead[ahead > 0].min()
     inward = ((p[LOWER_RINGS[3]] - p[LOWER_RINGS[0]]) * move).sum(-1) > 0
-    room = np.where(inward, 1.5 * _ring_gaps(lm, LOWER_RINGS, unit), room)
+    keep = np.where(inward, _keep(lm, LOWER_RINGS, move), np.clip(room / np.maximum(m, 1e-9), 0, 1))
     out = lm.astype(np.float64)  # a copy
-    out[LOWER_RINGS, :2] += _LOWER_SHARE * (move * np.clip(room / np.maximum(m, 1e-9), 0, 1)[:, None])
+    out[LOWER_RINGS, :2] += _LOWER_SHARE * (move * keep[:, None])
     return out.astype(lm.dtype)
 
 

@@ -174,13 +174,18 @@ FLAT_FINE, FLAT_WIDE, FLAT_BAND, FLAT_MAX, FLAT_DARK, FLAT_SMOOTH = 0.02, 0.12, 
 FLAT_IOD = (55.0, 85.0)
 
 
+def _resolved(k: float, iod: float) -> float:
+    """Strength k of taking a removed smile's own marks away, scaled down on small faces (FLAT_IOD)."""
+    return k * float(np.clip((iod - FLAT_IOD[0]) / (FLAT_IOD[1] - FLAT_IOD[0]), 0.0, 1.0))
+
+
 def flatten_smile_folds(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: float, k: float) -> np.ndarray | None:
     """Take a real smile's own nasolabial folds and cheek bulge out of the photo (`rgb`, the
     region's uint8 pixels, in place), at strength k (0..1): the measured mean smile shading that
     `render` divides out is everyone's average, and the person's own deeper folds and the light on
     the bulge above them stayed and kept the smile (a ratio-image idea: shading is skin brightness
     at a coarser scale than texture, so texture and pores stay). Returns the touched mask or None."""
-    k *= float(np.clip((iod - FLAT_IOD[0]) / (FLAT_IOD[1] - FLAT_IOD[0]), 0.0, 1.0))
+    k = _resolved(k, iod)
     if k <= 0:
         return None
     p = lm[:, :2].astype(np.float32)
@@ -256,7 +261,7 @@ def fill_squint_lines(rgb: np.ndarray, lm: np.ndarray, region: Region, iod: floa
     """Fill a removed smile's creases under and beside the eyes of `rgb` (the region's uint8
     pixels, in place) at strength k (0..1; faces under FLAT_IOD as for the folds). Returns the
     touched mask or None."""
-    k *= float(np.clip((iod - FLAT_IOD[0]) / (FLAT_IOD[1] - FLAT_IOD[0]), 0.0, 1.0))
+    k = _resolved(k, iod)
     if k <= 0:
         return None
     p = lm[:, :2].astype(np.float32)
