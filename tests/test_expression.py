@@ -94,6 +94,17 @@ def test_surprise_raises_the_brows_widens_the_eyes_and_drops_the_jaw_into_an_ova
     assert a["mouth_width"] < b["mouth_width"]  # the corners come in: an oval, not fear's stretch
 
 
+@pytest.mark.parametrize("kind", ["neutral", "happy"])
+@pytest.mark.parametrize("person", PEOPLE)
+def test_surprise_opens_an_oval_whose_corners_come_down_with_the_jaw(landmarks, person, kind):
+    """A dropped jaw with the mouth stretched open (AU27) pulls the lip corners down with it. They
+    stayed near the top of the opening (0.28-0.38 of the way down on these photos): a flat upper lip
+    over straight sides, a bucket cut into the face. Now 0.36-0.46: an oval."""
+    t = ex.plan(landmarks[person, kind], "surprised", 1.0).target[:, 1]
+    corners = (t[78] + t[308]) / 2
+    assert (corners - t[13]) / (t[14] - t[13]) > 1 / 3
+
+
 @pytest.mark.parametrize("person", PEOPLE)
 def test_sad_raises_the_inner_brows_and_turns_the_corners_down(landmarks, person):
     b, a = _change(landmarks[person, "neutral"], "sad")

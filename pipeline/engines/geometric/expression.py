@@ -123,6 +123,16 @@ JAW_U = 0.6  # how much less a dropped jaw lowers the lower lip at the corners t
 # an oval (tune half, ungated, ensemble/face-api/mini-Xception/PyEmotion: surprised 100/100/94/94 ->
 # 100/100/97/94, fearful 97/97/41/18 -> 97/97/44/21); 0.6 bent the whole upper lip into a frown.
 JAW_ARCH = 0.35
+# AU27 (the mouth stretched open, surprise's) stretches the lips round the opening: its corners come
+# down with the jaw and the lower lip hangs less from them (its own JAW_ARCH and JAW_U), falling off
+# towards the corners as an ellipse's. With AU26's values surprise's corners stayed high (0.25-0.40
+# of the way down the opening, tune half at 1.0): under a flat upper lip the lower lip hung in a V
+# and the opening's sides ran straight down through stretched corner skin, a bucket cut into the
+# face (122, 005, 139 zoomed in). Now 0.33-0.48: an oval with lip round it. Tune half, ungated,
+# ensemble / face-api / mini-Xception / PyEmotion: surprised 100/100/100/94 as before, from smiles
+# 100/100/91/94 -> 100/100/97/100; fear (AU26 alone) unchanged. Given to AU26 too, fear's corners
+# came down (061's read surprise).
+JAW27_ARCH, JAW27_U = 1.3, 1.0
 # AU23/24's pull towards the line between the lips, per unit (of to_line x the fade). The press
 # was added once per side, so at anger's 23+24 1.2 the lips' inner rings moved 1.44x their
 # distance from the line: past it, folding 35-45 of the warp's triangles (107, 139): the upper lip
@@ -404,10 +414,14 @@ def _field(g: Geometry, au: str, side: str | None) -> np.ndarray:
                 # flat drop opened a box with straight sides). The chin below still drops in full.
                 u = np.clip((p[:, 0] - g.mouth_cx) / g.half_w, -1, 1)
                 lips = _bump(p, [g.mouth_cx, p[14, 1]], g.half_w * 1.4, 0.12)
-                w = w * (1 - JAW_U * u ** 2 * lips)
+                # AU27's drop falls off towards the corners as an ellipse's (a round U; by u ** 2
+                # surprise's lower lip came to a V under the middle, 122).
+                arch, hang, fade = ((JAW_ARCH, JAW_U, u ** 2) if au == "AU26" else
+                                    (JAW27_ARCH, JAW27_U, 1 - np.sqrt(1 - u ** 2)))
+                w = w * (1 - hang * fade * lips)
                 # The corners drag the ends of the upper lip down with them: the opening's top
                 # arches into an oval instead of a flat lid over straight sides.
-                w = w + JAW_ARCH * u ** 2 * (1 - g.below) * fall * lips
+                w = w + arch * u ** 2 * (1 - g.below) * fall * lips
             d[:, 1] += drop * w
             if au == "AU27":
                 d[:, 0] -= 0.03 * np.sign(p[:, 0] - g.mouth_cx) * g.near_mouth
