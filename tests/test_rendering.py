@@ -604,25 +604,41 @@ def test_a_dropped_jaw_opens_onto_a_lit_cavity_not_a_hole(face_id):
     assert 0.18 < cavity < 0.45, cavity
 
 
+def _surprise_middle(face_id):
+    """Surprise from the neutral photo: (output, the middle fifth of the inner mouth (mask), each
+    pixel's depth down the opening (0 at the upper lip, 1 at the lower), the lips' brightness)."""
+    rgb, src, dst, out = _edit(face_id, "neutral", "surprised")
+    inner = _inner_mouth(out.shape[:2], dst)
+    f, s, t = _mouth_coords(out.shape[:2], dst)
+    down = (t - f.t_up(s)) / np.maximum(f.t_lo(s) - f.t_up(s), 1.0)
+    return out, inner & (np.abs(s / f.width - 0.5) < 0.2), down, float(mouth._lip_colour(rgb, src).mean())
+
+
 @pytest.mark.parametrize("face_id", ["001", "025"])
 def test_a_dropped_jaw_shows_its_tongue(face_id):
     """Below the middle of surprise's opening lies the tongue, red and lit on its top: at 0.38-0.39
     of the lips' brightness (the throat above it 0.20-0.25) it read as a dark hole with a faint red
-    floor. Now 0.62-0.63 on these photos, red ((R - G) / R over 0.4), the throat as dark. Its front,
-    just above the lower lip, is in that lip's shade (0.50-0.52): lit most there (0.84-0.87) the
-    floor of the mouth glowed salmon-pink."""
-    rgb, src, dst, out = _edit(face_id, "neutral", "surprised")
-    inner = _inner_mouth(out.shape[:2], dst)
-    f, s, t = _mouth_coords(out.shape[:2], dst)
-    down = (t - f.t_up(s)) / np.maximum(f.t_lo(s) - f.t_up(s), 1.0)  # 0 at the upper lip, 1 at the lower
-    middle = inner & (np.abs(s / f.width - 0.5) < 0.2)
-    lips = float(mouth._lip_colour(rgb, src).mean())
+    floor. Now 0.56-0.58 on these photos (0.62-0.63 before its crown was softened), red ((R - G) / R
+    over 0.4), the throat as dark. Its front, just above the lower lip, is in that lip's shade
+    (0.49-0.52): lit most there (0.84-0.87) the floor of the mouth glowed salmon-pink."""
+    out, middle, down, lips = _surprise_middle(face_id)
     tongue = out[middle & (down > 0.7) & (down < 0.9)].astype(np.float32).mean(0)
     throat = out[middle & (down > 0.3) & (down < 0.5)].astype(np.float32).mean(0)
     front = out[middle & (down > 0.9) & (down < 1.0)].astype(np.float32).mean(0)
     assert tongue.mean() / lips > 0.5 and throat.mean() / lips < 0.3, (tongue, throat, lips)
     assert (tongue[0] - tongue[1]) / tongue[0] > 0.4, tongue
     assert front.mean() < 0.9 * tongue.mean(), (front, tongue)
+
+@pytest.mark.parametrize("face_id", ["001", "025"])
+def test_a_dropped_jaws_tongue_rises_softly_out_of_the_dark(face_id):
+    """The tongue's lit crown drew a straight edge across surprise's opening, a salmon band like a
+    second lower lip: down the middle, brightness rose by 0.19-0.20 of the lips' between
+    neighbouring twentieths of the depth. It rises over a longer reach now: at most 0.13."""
+    out, middle, down, lips = _surprise_middle(face_id)
+    lum = out.astype(np.float32).mean(-1)
+    prof = [lum[middle & (down > a) & (down < a + 0.05)].mean() / lips for a in np.arange(0.3, 0.95, 0.05)]
+    assert np.diff(prof).max() < 0.16, np.round(prof, 2)
+
 
 
 def test_fears_lower_teeth_bring_no_gums():

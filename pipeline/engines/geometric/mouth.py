@@ -133,6 +133,12 @@ def _interior(src_img, src_lm, aspect: float, teeth: Callable[[], bool],
 # the mouth's width and a lit rim filled 0.08 of it: the warp's stretched lip corners and that band
 # showed as a second, pink lip inside the lips (013), and as a brown band under the upper lip (139).
 GROW = 0.015  # of the mouth's width the opening reaches past the inner-lip landmarks
+# A tall opening's tongue rises into the cavity over this much more of the mouth's width (and its
+# crown this much higher, of the opening's height, to keep it as lit): over 0.15 its lit crown drew
+# a straight edge across the opening, a salmon band like a second lower lip (surprise: 122, 005, 064,
+# 139 zoomed in). Brightness down the middle of 001's and 025's surprise rose by up to 0.20 of the
+# lips' between neighbouring twentieths of the depth; now 0.11-0.12.
+TONGUE_SOFT, TONGUE_RISE = 0.1, 0.06
 TONGUE_UP = 0.25  # of the opening's height the tongue of a wide opening rises above a smile's
 TONGUE_WIDE = 0.8  # and how much of it shows however flat the opening
 CAVITY = 0.28  # the cavity's colour: the lips' colour times this (and the exemplar's darkest)
@@ -401,9 +407,9 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     # A flat, wide opening (fear) shows its tongue too: it lies on the floor of the mouth behind
     # the lower teeth and rises above them, dimly lit, instead of a flat dark fill.
     flat = (1 - tall) * wide
-    crown = f.t_lo(s) - h_open * (0.2 + 0.18 * np.cos(np.pi * u) + TONGUE_UP * flat)
+    crown = f.t_lo(s) - h_open * (0.2 + TONGUE_RISE * tall + 0.18 * np.cos(np.pi * u) + TONGUE_UP * flat)
     front = np.clip((t - crown) / np.maximum(f.t_lo(s) - crown, 1.0), 0, 1)
-    tongue = np.clip((t - crown) / max(0.15 * f.width, 1.0), 0, 1) * np.maximum(tall, TONGUE_WIDE * flat)
+    tongue = np.clip((t - crown) / np.maximum((0.15 + TONGUE_SOFT * tall) * f.width, 1.0), 0, 1) * np.maximum(tall, TONGUE_WIDE * flat)
     if wide:
         # The roof of a wide-open mouth lies in the upper lip's shadow: darkest at the top. Its
         # corners, where the lips meet deep in the cheeks, are darker too. The edge needs no lit
