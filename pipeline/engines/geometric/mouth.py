@@ -137,7 +137,7 @@ GROW = 0.015  # of the mouth's width the opening reaches past the inner-lip land
 # crown this much higher, of the opening's height, to keep it as lit): over 0.15 its lit crown drew
 # a straight edge across the opening, a salmon band like a second lower lip (surprise: 122, 005, 064,
 # 139 zoomed in). Brightness down the middle of 001's and 025's surprise rose by up to 0.20 of the
-# lips' between neighbouring twentieths of the depth; now 0.11-0.12.
+# lips' between neighbouring twentieths of the depth; now 0.12-0.13.
 TONGUE_SOFT, TONGUE_RISE = 0.1, 0.06
 TONGUE_UP = 0.25  # of the opening's height the tongue of a wide opening rises above a smile's
 TONGUE_WIDE = 0.8  # and how much of it shows however flat the opening
