@@ -629,6 +629,7 @@ def test_a_dropped_jaw_shows_its_tongue(face_id):
     assert (tongue[0] - tongue[1]) / tongue[0] > 0.4, tongue
     assert front.mean() < 0.9 * tongue.mean(), (front, tongue)
 
+
 @pytest.mark.parametrize("face_id", ["001", "025"])
 def test_a_dropped_jaws_tongue_rises_softly_out_of_the_dark(face_id):
     """The tongue's lit crown drew a straight edge across surprise's opening, a salmon band like a
@@ -638,7 +639,6 @@ def test_a_dropped_jaws_tongue_rises_softly_out_of_the_dark(face_id):
     lum = out.astype(np.float32).mean(-1)
     prof = [lum[middle & (down > a) & (down < a + 0.05)].mean() / lips for a in np.arange(0.3, 0.95, 0.05)]
     assert np.diff(prof).max() < 0.16, np.round(prof, 2)
-
 
 
 def test_fears_lower_teeth_bring_no_gums():

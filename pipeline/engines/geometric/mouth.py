@@ -409,7 +409,8 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     flat = (1 - tall) * wide
     crown = f.t_lo(s) - h_open * (0.2 + TONGUE_RISE * tall + 0.18 * np.cos(np.pi * u) + TONGUE_UP * flat)
     front = np.clip((t - crown) / np.maximum(f.t_lo(s) - crown, 1.0), 0, 1)
-    tongue = np.clip((t - crown) / np.maximum((0.15 + TONGUE_SOFT * tall) * f.width, 1.0), 0, 1) * np.maximum(tall, TONGUE_WIDE * flat)
+    rise = np.maximum((0.15 + TONGUE_SOFT * tall) * f.width, 1.0)  # how far its crown fades in
+    tongue = np.clip((t - crown) / rise, 0, 1) * np.maximum(tall, TONGUE_WIDE * flat)
     if wide:
         # The roof of a wide-open mouth lies in the upper lip's shadow: darkest at the top. Its
         # corners, where the lips meet deep in the cheeks, are darker too. The edge needs no lit
