@@ -1279,12 +1279,11 @@ def test_teeth_in_warm_light_are_seen_and_closed(t1_path):
 
 def _lip_triangle_areas(lm: np.ndarray) -> np.ndarray:
     """Signed areas of the mesh triangles made of lip points only."""
-    from pipeline.engines.geometric.expression import model
+    from pipeline.engines.geometric.expression import model, triangle_areas
 
     lip = set(LIPS_UPPER_RINGS + LIPS_LOWER_RINGS + LIP_CORNERS)
     tri = model().tri_mesh
-    t = lm[tri[[set(k) <= lip for k in tri]]][:, :, :2].astype(np.float64)
-    return (t[:, 1, 0] - t[:, 0, 0]) * (t[:, 2, 1] - t[:, 0, 1]) - (t[:, 1, 1] - t[:, 0, 1]) * (t[:, 2, 0] - t[:, 0, 0])
+    return triangle_areas(lm.astype(np.float64), tri[[set(k) <= lip for k in tri]])
 
 
 @pytest.mark.parametrize("face_id", ["001", "005", "025"])

@@ -684,10 +684,11 @@ def _skin_triangles() -> np.ndarray:
 
 
 def triangle_areas(p: np.ndarray, tris: np.ndarray) -> np.ndarray:
-    """(T,) doubled signed areas of triangles `tris` (T, 3) over points `p` (x, y first): the sign
-    says which way each faces, so a change of sign is a fold."""
-    a, b, e = p[tris[:, 0], :2], p[tris[:, 1], :2], p[tris[:, 2], :2]
-    return (b[:, 0] - a[:, 0]) * (e[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (e[:, 0] - a[:, 0])
+    """(..., T) doubled signed areas of triangles `tris` (T, 3) over points `p` (..., N, x and y
+    first; leading axes: several shapes at once): the sign says which way each faces, so a change
+    of sign is a fold."""
+    a, b, e = p[..., tris[:, 0], :2], p[..., tris[:, 1], :2], p[..., tris[:, 2], :2]
+    return (b[..., 0] - a[..., 0]) * (e[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (e[..., 0] - a[..., 0])
 
 
 def _area_ratio(c: np.ndarray, d: np.ndarray, tris: np.ndarray) -> np.ndarray:

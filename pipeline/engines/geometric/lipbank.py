@@ -104,7 +104,7 @@ FLIP_MAX = 3
 def flips(b: LipBank, dst_lm: np.ndarray) -> np.ndarray:
     """(N,) how many of the lips' triangles each exemplar's warp onto `dst_lm` turns over."""
     tri = _lip_triangles()
-    ex = np.stack([triangle_areas(lm.astype(np.float64), tri) for lm in b.landmarks])
+    ex = triangle_areas(b.landmarks.astype(np.float64), tri)  # (N, T): every exemplar at once
     return ((ex * triangle_areas(dst_lm.astype(np.float64), tri) < 0) & (np.abs(ex) > 1.0)).sum(1)
 
 
