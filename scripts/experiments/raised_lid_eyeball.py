@@ -22,12 +22,15 @@ How it works, per eye, after the mesh warp (`uncover`):
    same radius at the nearest angle the photo shows (mirrored below first), never a catchlight;
 4. both eyes or neither (R_AGREE, MISS_MAX), blended into the warp's result inside the new opening.
 
+Before wiring in: its per-column and per-row loops (sclera runs, chords, the band's depths, the
+sclera's medians) want vectorising, and a test that a raised lid keeps the iris's width and height
+alike on real faces.
+
 Run from the repository root (writes OUT/stretch/ID.jpg, OUT/uncovered/ID.jpg, OUT/sheet.png):
     python scripts/experiments/raised_lid_eyeball.py surprised OUT 007 013 125 ...
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -366,4 +369,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or os.environ.get("ARGS", "").split())
+    main(sys.argv[1:])
