@@ -1,13 +1,14 @@
 """EXPERIMENT, not shipped: a raised upper lid uncovers the photo's own eyeball instead of the mesh
 stretching the iris into a tall oval (fear's and surprise's AU5; README, known limitations).
 
-Status (nineteenth session, docs/eval/tune.md): on the 34 tune-half neutral photos, surprise,
-zoomed in: 12 faces read as a real wide-open eye (round iris, white above it, catchlights where
-they were), 5 keep a heavy dark cap of lashes over the iris (036, 042, 061, 103, 105), 5 show
-artifacts (067, 068, 141, 144, 172) and 12 keep the stretch (the circle did not fit: 005, 014,
-070, 081, 090, 122, 139; the uncovered iris not reachable round its centre: 008, 043, 064, 096,
-123). Not wired into the engine until the caps and artifacts are gone; kept so the next attempt
-starts here.
+Status (nineteenth session, docs/eval/tune.md, then a helper's pass): on the 34 tune-half neutral
+photos, surprise and fear alike, zoomed in: 13 read as a real wide-open eye (007, 013, 021, 042, 045,
+083, 086, 103, 105, 107, 117, 125, 172; the dark caps are gone), 8 still show an artifact (061 and
+141: grey bars at the catchlights' row; 102, 136, 138: a dark bar across the iris's top where the
+mirrored fill meets the photo's iris, the circle's centre a pixel or two above the pupil's; 144: its
+catchlights lost; 036, 067: a notch in the lid's band) and 13 keep the stretch (circle misfit: 005,
+014, 070, 081, 090, 122, 139; the uncovered iris not reachable: 008, 043, 064, 068, 096, 123). Not
+wired into the engine until those are gone; kept so the next attempt starts here.
 
 How it works, per eye, after the mesh warp (`uncover`):
 1. the iris: the circle (radius 0.05-0.075 of the eye corners' span) whose visible inside differs
@@ -18,8 +19,11 @@ How it works, per eye, after the mesh warp (`uncover`):
    shadow beside the iris) moves with the lid, read in (depth below the lid, column) space with
    the iris's columns carried across from beside it;
 3. below the photo's old band the photo's own eyeball stays; between, the uncovered part: sclera
-   as each column's own (median) sclera, carried across the iris and softened; the iris as the
-   same radius at the nearest angle the photo shows (mirrored below first), never a catchlight;
+   as each column's own (median) sclera, carried across the iris from beside it and softened; the
+   iris as the same radius at the nearest angle the photo shows (mirrored below first), never a catchlight,
+   from the photo with the old lid's shade on the iris lifted (each row against its mirror below);
+   the photo's own catchlights stay; where the photo shows the lashes' fringe or shade below the
+   band, the uncovered part reaches down to the first row that is not darker than what it paints;
 4. both eyes or neither (R_AGREE, MISS_MAX), blended into the warp's result inside the new opening.
 
 Before wiring in: its per-column and per-row loops (sclera runs, chords, the band's depths, the
@@ -32,6 +36,7 @@ Run from the repository root (writes OUT/stretch/ID.jpg, OUT/uncovered/ID.jpg, O
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import cv2
@@ -119,6 +124,7 @@ def curve(pts, xs):
     return np.interp(xs, pts[o, 0], pts[o, 1])
 
 
+FRINGE = 0.88  # below the band, darker than this of the column's white is still the lid's
 SHADE = 0.92  # the lid's shadow on the sclera ends where it is this bright of its column's best
 OUT_MAX, SCL_MAX = 0.13, 0.18
 MISS_MAX, R_AGREE = 0.2, 0.15
@@ -254,7 +260,7 @@ def uncover(warped, mapping, image, src, dst, region):
         # uncovered sclera: each column's own sclera below the band (its median: the first row
         # can still be in a corner's shade), carried across the iris's columns, softened
         sclera = m["sclera"] & (gy > t_s[None, :])
-        clean = sclera.sum(0) >= 2
+        clean = (sclera.sum(0) >= 2) & (np.abs(cols - cx) > R + 1)  # over the iris: carried across from beside it
         if clean.sum() < 2:
             return None
         crop = image[int(origin[1]):int(origin[1]) + H, int(origin[0]):int(origin[0]) + W].astype(np.float32)
@@ -263,9 +269,10 @@ def uncover(warped, mapping, image, src, dst, region):
             row[x] = np.median(crop[sclera[:, x], x], axis=0)
         # beyond the outermost clean columns (the corners' shade): the column's own opening
         cl = np.flatnonzero(clean)
-        outer = (core.sum(0) >= 1) & ((cols < cl[0]) | (cols > cl[-1]))
+        white = core & (r > R + 1)  # never the iris's own columns' colour
+        outer = (white.sum(0) >= 1) & ((cols < cl[0]) | (cols > cl[-1])) & (np.abs(cols - cx) > R + 1)
         for x in np.flatnonzero(outer):
-            row[x] = np.median(crop[core[:, x], x], axis=0)
+            row[x] = np.median(crop[white[:, x], x], axis=0)
         known = clean | outer
         row = np.stack([np.interp(cols, cols[known], row[known, c]) for c in range(3)], 1).astype(np.float32)
         row = cv2.GaussianBlur(row[None], (0, 0), sigmaX=1.5, sigmaY=0.01)[0]
@@ -275,7 +282,24 @@ def uncover(warped, mapping, image, src, dst, region):
         seen = core & (gy > (u_s + m["lash"])[None, :]) & (r < R + 0.5)
         ig = gray[seen]
         spec = seen & (gray > (np.median(ig) + 0.5 * (np.percentile(gray[core], 90) - np.median(ig)) if ig.size else 255))
-        usable = seen & ~(cv2.dilate(spec.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+        glint = cv2.dilate(spec.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
+        usable = seen & ~glint
+        # the old lid's shade on the photo's iris: each row above the centre against its mirror below
+        # (the same chord), outside the pupil; lifted where the lid rises (never darkened)
+        ring = usable & (r > 0.6 * R) & (r < R - 0.5)
+        G = np.where(ring, gray, np.nan)
+        cnt = ring.sum(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # rows without the ring: NaN, unused
+            med = np.nanmedian(G, axis=1)
+        ys_ = np.arange(H)
+        mir = np.clip(np.round(2 * cy - ys_).astype(int), 0, H - 1)
+        okr = (cnt >= 2) & (cnt[mir] >= 2) & (ys_ < cy - 0.3 * R)
+        gain = np.ones(H)
+        gain[okr] = np.clip(med[mir][okr] / np.maximum(med[okr], 1), 1, 1.6)
+        gain = np.maximum.accumulate(np.where(ys_ < cy, gain, 1)[::-1])[::-1]  # more shade nearer the lid
+        gmap = (1 + (gain[:, None] - 1) * np.clip(R + 0.5 - r, 0, 1)).astype(np.float32)
+        crop_ds = crop * gmap[..., None]
         beta = np.arcsin(np.clip((cy - gy) / np.maximum(r, 1e-6), -1, 1))
         side = np.where(gx >= cx, 1.0, -1.0)
         ix, iy = gx.copy(), gy.copy()
@@ -295,14 +319,34 @@ def uncover(warped, mapping, image, src, dst, region):
         if (~found).any() and usable.any():
             ny, nx = nearest(usable)
             ix, iy = np.where(found, ix, nx), np.where(found, iy, ny)
-        iris = sample(ix, iy)
+        iris = cv2.remap(crop_ds, ix.astype(np.float32), iy.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        own = own * gmap[..., None]
+        # the photo's own catchlights stay where they were (the cornea's, not the lid's)
+        keep = cv2.GaussianBlur((cv2.dilate(spec.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0).astype(np.float32), (0, 0), 0.7)
+        keep = (keep * (gy > (u_s + m["lash"])[None, :]))[..., None]
+        iris = iris * (1 - keep) + own * keep
         a_iris = np.clip(R - r + 0.5, 0, 1)[..., None]
         rev = scl * (1 - a_iris) + iris * a_iris
+        # the lashes' fringe and shade that the photo shows below the band would be left as a line
+        # across the eyeball: the uncovered part reaches down, column by column, to the first row
+        # of the photo's eyeball that is not darker than what it uncovers
+        lum = np.array([0.299, 0.587, 0.114], np.float32)
+        og, rg = (cv2.GaussianBlur(np.ascontiguousarray(v @ lum), (0, 0), 0.8) for v in (own, rev))
+        below_t = gy >= np.floor(t_s)[None, :]
+        dark = (og < FRINGE * rg) & core
+        run = np.cumprod(np.where(below_t, dark, True), axis=0).astype(bool) & below_t
+        ext = np.minimum(run.sum(0), np.where(np.abs(cols - cx) > R + 1, 0.5, 0.35) * R)
+        w_rev = np.clip((t_s + ext)[None, :] - gy + 0.5, 0, 1) * (1 - w_band)
         # the lid shades the top of the uncovered eyeball as it shaded the photo's
         below = d - band[None, :]
-        shade = (1 - 0.25 * np.clip(1 - below / max(2 * m["shadow"], 1.0), 0, 1)) * (1 - 0.12 * np.exp(-np.maximum(below, 0) / (0.4 * R)))
+        shade = (1 - 0.15 * np.clip(1 - below / max(2 * m["shadow"], 1.0), 0, 1)) * (1 - 0.08 * np.exp(-np.maximum(below, 0) / (0.4 * R)))
         out = w_band[..., None] * lid + (w_rev * shade)[..., None] * rev + (1 - w_band - w_rev)[..., None] * own
         painted.append(((y0, y1, x0, x1), out, new))
+        if DEBUG.get("keep"):
+            DEBUG.setdefault("zones", []).append(dict(box=(x0, y0, x1, y1), w_band=w_band, w_rev=w_rev, a_iris=a_iris[..., 0],
+                                                      u_s=u_s, u_d=u_d, t_s=t_s, cx=cx, cy=cy, R=R, new=new, found=found, band=band,
+                                                      src=image[int(origin[1]):int(origin[1]) + H, int(origin[0]):int(origin[0]) + W].copy(),
+                                                      warp=warped[y0:y1, x0:x1].copy(), out=out, iris=iris, own=own, lid=lid, rev=rev, ix=ix, iy=iy, usable=usable, gain=gain))
     for (y0, y1, x0, x1), out, new in painted:
         a = new[..., None]
         tile = warped[y0:y1, x0:x1].astype(np.float32)
