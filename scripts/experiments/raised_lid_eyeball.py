@@ -1,14 +1,15 @@
 """EXPERIMENT, not shipped: a raised upper lid uncovers the photo's own eyeball instead of the mesh
 stretching the iris into a tall oval (fear's and surprise's AU5; README, known limitations).
 
-Status (nineteenth session, docs/eval/tune.md, then a helper's pass): on the 34 tune-half neutral
-photos, surprise and fear alike, zoomed in: 13 read as a real wide-open eye (007, 013, 021, 042, 045,
-083, 086, 103, 105, 107, 117, 125, 172; the dark caps are gone), 8 still show an artifact (061 and
-141: grey bars at the catchlights' row; 102, 136, 138: a dark bar across the iris's top where the
-mirrored fill meets the photo's iris, the circle's centre a pixel or two above the pupil's; 144: its
-catchlights lost; 036, 067: a notch in the lid's band) and 13 keep the stretch (circle misfit: 005,
-014, 070, 081, 090, 122, 139; the uncovered iris not reachable: 008, 043, 064, 068, 096, 123). Not
-wired into the engine until those are gone; kept so the next attempt starts here.
+Status (nineteenth session, docs/eval/tune.md, then two helpers' passes): on the 34 tune-half
+neutral photos, surprise and fear alike, zoomed in: 16 read as a real wide-open eye (007, 013, 021,
+042, 045, 083, 086, 102, 103, 105, 107, 117, 125, 136, 138, 172; the dark bars over 102, 136 and
+138's irises are gone: the pupil sits a pixel or two below the circle's centre, and the lid's shade
+was lifted with a step), 5 still show an artifact (061: grey bars at the catchlights' row; 141 R: a
+grey wedge over the iris's outer half, the band's depth there read far below the lashes; 144 R: its
+catchlights lost; 036 L, 067 R: a notch in the lid's band) and 13 keep the stretch (circle misfit:
+005, 014, 070, 081, 090, 122, 139; the uncovered iris not reachable: 008, 043, 064, 068, 096, 123).
+Not wired into the engine until those are gone; kept so the next attempt starts here.
 
 How it works, per eye, after the mesh warp (`uncover`):
 1. the iris: the circle (radius 0.05-0.075 of the eye corners' span) whose visible inside differs
@@ -20,8 +21,11 @@ How it works, per eye, after the mesh warp (`uncover`):
    the iris's columns carried across from beside it;
 3. below the photo's old band the photo's own eyeball stays; between, the uncovered part: sclera
    as each column's own (median) sclera, carried across the iris from beside it and softened; the
-   iris as the same radius at the nearest angle the photo shows (mirrored below first), never a catchlight,
-   from the photo with the old lid's shade on the iris lifted (each row against its mirror below);
+   iris as the same radius at the nearest angle the photo shows (mirrored below first, then a
+   little inside that radius, only then the angles nearer the lid), never a catchlight, read as a
+   rubber sheet whose pupil may sit below the circle's centre (`pupil_drop`: its lower edge and
+   width, where the iris is light enough), from the photo with the old lid's shade on the iris
+   lifted (each row against its mirror below, fading out below the last row read);
    the photo's own catchlights stay; where the photo shows the lashes' fringe or shade below the
    band, the uncovered part reaches down to the first row that is not darker than what it paints;
 4. both eyes or neither (R_AGREE, MISS_MAX), blended into the warp's result inside the new opening.
@@ -109,6 +113,56 @@ def iris_circle(gray, core, lab):
     return cx, cy, R, f, thr
 
 
+def _first_above(P, start, step, thr):
+    """The (sub-pixel) row where profile P first rises above thr going from `start` in `step`'s
+    direction; None where a gap (NaN) or the profile's end comes first."""
+    seq = P[start::step] if step > 0 else P[start::-1]
+    hit = np.flatnonzero(~(seq <= thr))  # NaN counts as a stop
+    if hit.size == 0 or np.isnan(seq[hit[0]]) or hit[0] == 0:
+        return None
+    k = hit[0]
+    return start + step * (k - 1 + (thr - seq[k - 1]) / (seq[k] - seq[k - 1]))
+
+
+PUPIL_C = 30  # the pupil's edge is read only where the iris is this much brighter than the pupil
+
+
+def pupil_drop(gray, usable, cx, cy, R):
+    """(rows the pupil's centre lies below the fitted circle's, pupil radius): from the pupil's
+    bottom edge and its width, both clear of the upper lid and its shade. (0, 0) where the iris is
+    too dark to tell from the pupil or the readings disagree with a pupil."""
+    H, W = gray.shape
+    ys, xs = np.arange(H), np.arange(W)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mid_cols = np.abs(xs - cx) <= 0.25 * R
+        P = np.nanmedian(np.where(usable[:, mid_cols], gray[:, mid_cols], np.nan), 1)
+        mid = (np.abs(ys - cy) <= 0.35 * R) & ~np.isnan(P)
+        low = (ys > cy + 0.3 * R) & (ys < cy + 0.85 * R) & ~np.isnan(P)
+        if not mid.any() or not low.any():
+            return 0.0, 0.0
+        y0 = int(ys[mid][np.argmin(P[mid])])
+        p, ib = P[y0], np.max(P[low])
+        if ib - p < PUPIL_C:
+            return 0.0, 0.0
+        thr = (p + ib) / 2
+        yb = _first_above(P, y0, 1, thr)
+        if yb is None:
+            return 0.0, 0.0
+        band = (ys >= y0 - 1) & (ys <= yb - 1)
+        Q = np.nanmedian(np.where(usable[band], gray[band], np.nan), 0)
+    x0 = int(round(cx))
+    if np.isnan(Q[x0]) or Q[x0] > thr:
+        return 0.0, 0.0
+    xl, xr = _first_above(Q, x0, -1, thr), _first_above(Q, x0, 1, thr)
+    if xl is None or xr is None:
+        return 0.0, 0.0
+    rp = (xr - xl) / 2
+    if not 0.25 * R <= rp <= 0.55 * R or abs((xl + xr) / 2 - cx) > 0.15 * R:
+        return 0.0, 0.0
+    return float(np.clip(yb - rp - cy, -0.1 * R, 0.2 * R)), float(rp)
+
+
 def nearest(mask):
     """(ys, xs): for every pixel, the nearest pixel where `mask` is True."""
     _, lab = cv2.distanceTransformWithLabels((~mask).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
@@ -128,6 +182,7 @@ FRINGE = 0.88  # below the band, darker than this of the column's white is still
 SHADE = 0.92  # the lid's shadow on the sclera ends where it is this bright of its column's best
 OUT_MAX, SCL_MAX = 0.13, 0.18
 MISS_MAX, R_AGREE = 0.2, 0.15
+GAIN_TO, GAIN_FADE = 0.3, 0.1  # the shade's lift: read above cy - GAIN_TO R, fading over GAIN_FADE R
 
 
 def eye_model(gray, lab, core, u_s, l_s, iod):
@@ -294,24 +349,45 @@ def uncover(warped, mapping, image, src, dst, region):
             med = np.nanmedian(G, axis=1)
         ys_ = np.arange(H)
         mir = np.clip(np.round(2 * cy - ys_).astype(int), 0, H - 1)
-        okr = (cnt >= 2) & (cnt[mir] >= 2) & (ys_ < cy - 0.3 * R)
+        okr = (cnt >= 2) & (cnt[mir] >= 2) & (ys_ < cy - GAIN_TO * R)
         gain = np.ones(H)
         gain[okr] = np.clip(med[mir][okr] / np.maximum(med[okr], 1), 1, 1.6)
         gain = np.maximum.accumulate(np.where(ys_ < cy, gain, 1)[::-1])[::-1]  # more shade nearer the lid
+        if okr.any():  # below the last row read, the shade fades (a step in the lift reads as a line)
+            yl = np.flatnonzero(okr)[-1]
+            gain = np.where(ys_ > yl, 1 + (gain[yl] - 1) * np.exp(-(ys_ - yl) / (GAIN_FADE * R)), gain)
         gmap = (1 + (gain[:, None] - 1) * np.clip(R + 0.5 - r, 0, 1)).astype(np.float32)
         crop_ds = crop * gmap[..., None]
-        beta = np.arcsin(np.clip((cy - gy) / np.maximum(r, 1e-6), -1, 1))
+        # the pupil need not sit at the circle's centre (often a pixel or two lower): the iris is
+        # read as a rubber sheet, the pupil's centre moved onto the circle's and the limbus kept
+        # (y' = y - drop * s(r'), s 1 inside the pupil and 0 at the limbus), turned there at the same
+        # radius and moved back; a mirror about the circle's centre row alone draws the pupil's
+        # lower edge above the photo's pupil (a dark bar where the fill meets the photo's iris)
+        drop, rp = pupil_drop(gray, usable, cx, cy, R)
+        DEBUG.setdefault("drop", []).append(round(drop, 2))
+
+        def s_(rr):
+            return np.clip((R - rr) / max(R - rp - 1, 1), 0, 1) if drop else 0 * rr
+        yc = gy - drop * s_(r)
+        for _ in range(2):
+            yc = gy - drop * s_(np.hypot(gx - cx, yc - cy))
+        rc = np.hypot(gx - cx, yc - cy)
+        beta = np.arcsin(np.clip((cy - yc) / np.maximum(rc, 1e-6), -1, 1))
         side = np.where(gx >= cx, 1.0, -1.0)
         ix, iy = gx.copy(), gy.copy()
         found = np.zeros(gx.shape, bool)
-        for k in (1.0, 0.85, 0.7):
-            for el in (-beta, -0.66 * beta, -0.33 * beta, 0 * beta, 0.33 * beta, 0.66 * beta):
-                px, py = cx + side * k * r * np.cos(el), cy - k * r * np.sin(el)
-                pxi = np.clip(np.round(px).astype(int), 0, W - 1)
-                pyi = np.clip(np.round(py).astype(int), 0, H - 1)
-                ok = usable[pyi, pxi] & ~found
-                ix, iy = np.where(ok, px, ix), np.where(ok, py, iy)
-                found |= ok
+        # the mirror below first (at the same radius or a little inside it), the angles nearer
+        # the lid's shade only after: mixing the two, row by row, reads as stripes
+        tries = [(k, f) for f in (-1, -0.66, -0.33) for k in (1.0, 0.85, 0.7)]
+        tries += [(k, f) for k in (1.0, 0.85, 0.7) for f in (0, 0.33, 0.66)]
+        for k, f_ in tries:
+            el = f_ * beta
+            px, py = cx + side * k * rc * np.cos(el), cy - k * rc * np.sin(el) + drop * s_(k * rc)
+            pxi = np.clip(np.round(px).astype(int), 0, W - 1)
+            pyi = np.clip(np.round(py).astype(int), 0, H - 1)
+            ok = usable[pyi, pxi] & ~found
+            ix, iy = np.where(ok, px, ix), np.where(ok, py, iy)
+            found |= ok
         uncovered = (r < R) & (gy < t_s[None, :]) & new.astype(bool)
         if uncovered.any() and (uncovered & ~found).sum() > MISS_MAX * uncovered.sum():
             DEBUG.setdefault("why", []).append("polar")
