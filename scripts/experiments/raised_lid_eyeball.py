@@ -1,37 +1,43 @@
 """EXPERIMENT, not shipped: a raised upper lid uncovers the photo's own eyeball instead of the mesh
 stretching the iris into a tall oval (fear's and surprise's AU5; README, known limitations).
 
-Status (nineteenth session, docs/eval/tune.md, then two helpers' passes): on the 34 tune-half
-neutral photos, surprise and fear alike, zoomed in: 16 read as a real wide-open eye (007, 013, 021,
-042, 045, 083, 086, 102, 103, 105, 107, 117, 125, 136, 138, 172; the dark bars over 102, 136 and
-138's irises are gone: the pupil sits a pixel or two below the circle's centre, and the lid's shade
-was lifted with a step), 5 still show an artifact (061: grey bars at the catchlights' row; 141 R: a
-grey wedge over the iris's outer half, the band's depth there read far below the lashes; 144 R: its
-catchlights lost; 036 L, 067 R: a notch in the lid's band) and 13 keep the stretch (circle misfit:
-005, 014, 070, 081, 090, 122, 139; the uncovered iris not reachable: 008, 043, 064, 068, 096, 123).
-Not wired into the engine until those are gone; kept so the next attempt starts here.
+Status (nineteenth session, docs/eval/tune.md, then three helpers' passes): on the 34 tune-half
+neutral photos, surprise and fear alike, zoomed in: 19 read as a real wide-open eye (007, 013, 021,
+042, 045, 067, 083, 086, 102, 103, 105, 107, 117, 125, 136, 138, 141, 144, 172; 141 R's grey wedge
+went with the band's depth capped by its darkness, 067 R's inner-corner notch with the corners
+left to the stretch, 144 R's catchlights kept at the lash line), 1 still shows an artifact (036 L:
+a pale notch in the lash line over the iris's outer top corner, where the mesh's lid line runs a
+pixel below the lashes and the band carried across the iris is pale there) and 14 keep the
+stretch (circle misfit: 005, 014, 070, 081, 090, 122, 139; the uncovered iris not reachable: 008,
+043, 061, 064, 068, 096, 123; 061 now falls back since its catchlights' glow is no longer
+copied). Not wired into the engine until 036 L is gone; kept so the next attempt starts here.
 
 How it works, per eye, after the mesh warp (`uncover`):
 1. the iris: the circle (radius 0.05-0.075 of the eye corners' span) whose visible inside differs
    most from the ring outside it in CIELAB distance from the sclera's colour (`iris_circle`), its
    centre row refined from chords that end on the limbus; rejected when iris pixels lie outside
    it or sclera inside it (OUT_MAX, SCL_MAX);
-2. the band under the lid (lashes down to each column's steepest dark-to-bright step, and their
-   shadow beside the iris) moves with the lid, read in (depth below the lid, column) space with
-   the iris's columns carried across from beside it;
+2. the band under the lid (lashes down to each column's steepest dark-to-bright step, but never
+   past where the column has risen DARK_K of the way from its darkest to its brightest: a shaded
+   sclera's ramp is not lashes; and their shadow beside the iris) moves with the lid, read in
+   (depth below the lid, column) space with the iris's columns carried across from beside it;
 3. below the photo's old band the photo's own eyeball stays; between, the uncovered part: sclera
-   as each column's own (median) sclera, carried across the iris from beside it and softened; the
+   as each column's own (median) sclera, carried across the iris from beside it and softened
+   (beyond the last clean columns, the brighter half of the column's opening); the
    iris as the same radius at the nearest angle the photo shows (mirrored below first, then a
    little inside that radius, only then the angles nearer the lid), never a catchlight, read as a
    rubber sheet whose pupil may sit below the circle's centre (`pupil_drop`: its lower edge and
    width, where the iris is light enough), from the photo with the old lid's shade on the iris
    lifted (each row against its mirror below, fading out below the last row read);
-   the photo's own catchlights stay; where the photo shows the lashes' fringe or shade below the
-   band, the uncovered part reaches down to the first row that is not darker than what it paints;
+   the photo's own catchlights stay (`catchlights`: ringed, small blobs well inside the iris, up
+   against the lashes too, and their glow on a dark iris is never copied); where the photo shows
+   the lashes' fringe or shade below the band, the uncovered part reaches down to the first row
+   that is not darker than what it paints; at the corners, columns whose darkest row lies below
+   the band's reach (the lashes meet the lower lid) keep the warp's stretch;
 4. both eyes or neither (R_AGREE, MISS_MAX), blended into the warp's result inside the new opening.
 
-Before wiring in: its per-column and per-row loops (sclera runs, chords, the band's depths, the
-sclera's medians) want vectorising, and a test that a raised lid keeps the iris's width and height
+Before wiring in: its per-column and per-row loops (sclera runs, chords, the band's rows)
+want vectorising, and a test that a raised lid keeps the iris's width and height
 alike on real faces.
 
 Run from the repository root (writes OUT/stretch/ID.jpg, OUT/uncovered/ID.jpg, OUT/sheet.png):
@@ -163,6 +169,42 @@ def pupil_drop(gray, usable, cx, cy, R):
     return float(np.clip(yb - rp - cy, -0.1 * R, 0.2 * R)), float(rp)
 
 
+SPEC_C, SPEC_AREA = 40, 0.12  # a catchlight: this much brighter than the iris, at most this of R² in area
+SPEC_LASH = 0.75  # ... and, up against the lashes, this far from the iris's brightness to the sclera's
+SPEC_R = 0.85  # ... centred inside this of the iris's radius (at the limbus: the sclera's and the lids' bright bits)
+
+
+def catchlights(gray, disc, seen, core, R, r):
+    """The cornea's catchlights anywhere on the visible iris disc (up against the lashes too): blobs
+    brighter than the iris by half its contrast to the sclera or SPEC_C, whichever is less (the
+    glow round a catchlight on a dark iris is not iris), small, and ringed by pixels darker than
+    that (the lid's skin and the sclera beside the iris are not ringed so)."""
+    ig = gray[seen]
+    if not ig.size:
+        return np.zeros_like(disc)
+    med = float(np.median(ig))
+    thr = med + min(0.5 * (np.percentile(gray[core], 90) - med), SPEC_C)
+    cand = disc & (gray > thr)
+    n, lab = cv2.connectedComponents(cand.astype(np.uint8), connectivity=8)
+    if n < 2:
+        return cand
+    grow = cv2.dilate(lab.astype(np.float32), np.ones((5, 5), np.uint8)).astype(int)
+    ring = (grow > 0) & ~cand
+    area = np.bincount(lab.ravel(), minlength=n)
+    rn = np.bincount(grow[ring], minlength=n)
+    rm = np.bincount(grow[ring], weights=gray[ring], minlength=n) / np.maximum(rn, 1)
+    # up against the lashes (most of the blob above the lash line) a gap between lashes passes all
+    # that: there only a blob most of the way from the iris's brightness to the sclera's counts
+    peak = np.zeros(n)
+    np.maximum.at(peak, lab.ravel(), gray.ravel())
+    below = np.bincount(lab[seen], minlength=n) >= 0.5 * area
+    strong = peak > med + SPEC_LASH * (np.percentile(gray[core], 90) - med)
+    inner = np.bincount(lab.ravel(), weights=r.ravel(), minlength=n) < SPEC_R * R * np.maximum(area, 1)
+    ok = (area <= SPEC_AREA * R * R) & (rn > 0) & (rm < thr) & (below | strong) & inner
+    ok[0] = False
+    return ok[lab] & cand
+
+
 def nearest(mask):
     """(ys, xs): for every pixel, the nearest pixel where `mask` is True."""
     _, lab = cv2.distanceTransformWithLabels((~mask).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
@@ -178,6 +220,8 @@ def curve(pts, xs):
     return np.interp(xs, pts[o, 0], pts[o, 1])
 
 
+DARK_K = 0.35  # the lashes end where a column rises this far from its darkest to its brightest
+CORNER_FADE = 2.0  # columns over which the warp's stretch gives way to the uncovered eye at the corners
 FRINGE = 0.88  # below the band, darker than this of the column's white is still the lid's
 SHADE = 0.92  # the lid's shadow on the sclera ends where it is this bright of its column's best
 OUT_MAX, SCL_MAX = 0.13, 0.18
@@ -237,15 +281,33 @@ def eye_model(gray, lab, core, u_s, l_s, iod):
     rows = np.arange(H - 1)[:, None] + 0.5
     reach = (rows > u_s[None, :]) & (rows < (u_s + 0.7 * np.maximum(l_s - u_s, 0))[None, :])
     margin = np.where(reach, step, -np.inf).argmax(0) + 1.0
+    # ... but never below the lashes' dark: the first row past each column's darkest that is
+    # DARK_K of the way up to the brightest below it (a shaded sclera's ramp is not lashes)
+    G = cv2.GaussianBlur(gray, (0, 0), 0.7)
+    yy = np.arange(H)[:, None]
+    inr = (yy > u_s[None, :]) & (yy < (u_s + 0.7 * np.maximum(l_s - u_s, 0))[None, :])
+    ilo = np.where(inr, G, np.inf).argmin(0)
+    lo = G[ilo, cols]
+    after = inr & (yy > ilo[None, :])
+    hi = np.where(after, G, -np.inf).max(0)
+    rise = after & (G > (lo + DARK_K * (hi - lo))[None, :])
+    cross = np.where(rise.any(0), rise.argmax(0), margin)
+    # columns whose darkest row (over the whole opening) lies below the band's reach: the lashes
+    # meet the lower lid there (a corner the mesh's lid lines ride above), nothing to uncover
+    full = (yy > u_s[None, :]) & (yy < l_s[None, :] + 1)
+    shut = np.where(full, G, np.inf).argmin(0) > u_s + 0.7 * np.maximum(l_s - u_s, 0)
     side_cols = reach.any(0) & ((cols < cx - R - 1) | (cols > cx + R + 1))
     if side_cols.sum() < 2:
         return None
-    per = np.interp(cols, cols[side_cols], (margin - u_s)[side_cols])
-    per = np.convolve(np.pad(per, 2, mode="edge"), np.ones(5) / 5, mode="valid")
-    per = np.clip(per, 0, 0.6 * np.maximum(l_s - u_s, 0))
+
+    def across(m_):  # a column's depth below the lid, carried across the iris's columns and smoothed
+        p_ = np.interp(cols, cols[side_cols], (m_ - u_s)[side_cols])
+        p_ = np.convolve(np.pad(p_, 2, mode="edge"), np.ones(5) / 5, mode="valid")
+        return np.clip(p_, 0, 0.6 * np.maximum(l_s - u_s, 0))
+    per = across(np.minimum(margin, cross))  # what moves with the lid
     band = per + shadow * (1 - near_iris)
-    lash = per
-    return dict(sclera=sclera, cx=cx, cy=cy, R=R, band=band, r=r, lash=lash, shadow=shadow)
+    lash = across(margin)  # the iris is read only below the steepest step (the lid's shade above it)
+    return dict(shut=shut, sclera=sclera, cx=cx, cy=cy, R=R, band=band, r=r, lash=lash, shadow=shadow)
 
 
 def uncover(warped, mapping, image, src, dst, region):
@@ -319,15 +381,20 @@ def uncover(warped, mapping, image, src, dst, region):
         if clean.sum() < 2:
             return None
         crop = image[int(origin[1]):int(origin[1]) + H, int(origin[0]):int(origin[0]) + W].astype(np.float32)
-        row = np.zeros((W, 3), np.float32)
-        for x in np.flatnonzero(clean):
-            row[x] = np.median(crop[sclera[:, x], x], axis=0)
-        # beyond the outermost clean columns (the corners' shade): the column's own opening
+        def col_median(mask):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # columns without the mask: NaN, unused
+                return np.nanmedian(np.where(mask[..., None], crop, np.nan), axis=0)
+        row = col_median(sclera)
+        # beyond the outermost clean columns (the corners' shade): the column's own opening, its
+        # brighter half (the lashes and the lid's skin strip are darker than the shaded sclera)
         cl = np.flatnonzero(clean)
         white = core & (r > R + 1)  # never the iris's own columns' colour
         outer = (white.sum(0) >= 1) & ((cols < cl[0]) | (cols > cl[-1])) & (np.abs(cols - cx) > R + 1)
-        for x in np.flatnonzero(outer):
-            row[x] = np.median(crop[white[:, x], x], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            half = np.nanmedian(np.where(white, gray, np.nan), axis=0)
+        row = np.where(outer[:, None], col_median(white & (gray >= half[None, :])), row)
         known = clean | outer
         row = np.stack([np.interp(cols, cols[known], row[known, c]) for c in range(3)], 1).astype(np.float32)
         row = cv2.GaussianBlur(row[None], (0, 0), sigmaX=1.5, sigmaY=0.01)[0]
@@ -335,8 +402,11 @@ def uncover(warped, mapping, image, src, dst, region):
         # uncovered iris: the same radius at the nearest angle the photo shows (mirrored below
         # first), never a catchlight
         seen = core & (gy > (u_s + m["lash"])[None, :]) & (r < R + 0.5)
+        # catchlights: whatever on the iris below the lashes is brighter than half its contrast to
+        # the sclera, and the ringed blobs `catchlights` finds well inside it, the lash line included
         ig = gray[seen]
         spec = seen & (gray > (np.median(ig) + 0.5 * (np.percentile(gray[core], 90) - np.median(ig)) if ig.size else 255))
+        spec |= catchlights(gray, core & (r < R + 0.5), seen, core, R, r)
         glint = cv2.dilate(spec.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
         usable = seen & ~glint
         # the old lid's shade on the photo's iris: each row above the centre against its mirror below
@@ -399,7 +469,7 @@ def uncover(warped, mapping, image, src, dst, region):
         own = own * gmap[..., None]
         # the photo's own catchlights stay where they were (the cornea's, not the lid's)
         keep = cv2.GaussianBlur((cv2.dilate(spec.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0).astype(np.float32), (0, 0), 0.7)
-        keep = (keep * (gy > (u_s + m["lash"])[None, :]))[..., None]
+        keep = keep[..., None]
         iris = iris * (1 - keep) + own * keep
         a_iris = np.clip(R - r + 0.5, 0, 1)[..., None]
         rev = scl * (1 - a_iris) + iris * a_iris
@@ -417,10 +487,18 @@ def uncover(warped, mapping, image, src, dst, region):
         below = d - band[None, :]
         shade = (1 - 0.15 * np.clip(1 - below / max(2 * m["shadow"], 1.0), 0, 1)) * (1 - 0.08 * np.exp(-np.maximum(below, 0) / (0.4 * R)))
         out = w_band[..., None] * lid + (w_rev * shade)[..., None] * rev + (1 - w_band - w_rev)[..., None] * own
+        # the corners: where the photo shows no eyeball in a column (the lashes meet the lower lid)
+        # there is nothing to uncover; the warp's own stretch stays, fading in over CORNER_FADE columns
+        eyeball = ((m["sclera"].sum(0) >= 2) | (np.abs(cols - cx) <= R)) & ~m["shut"]
+        ec = np.flatnonzero(eyeball)
+        if not ec.size:
+            return None
+        colw = np.clip(np.minimum(cols - ec[0], ec[-1] - cols) / CORNER_FADE + 1, 0, 1)
+        new = new * colw[None, :].astype(new.dtype)
         painted.append(((y0, y1, x0, x1), out, new))
         if DEBUG.get("keep"):
             DEBUG.setdefault("zones", []).append(dict(box=(x0, y0, x1, y1), w_band=w_band, w_rev=w_rev, a_iris=a_iris[..., 0],
-                                                      u_s=u_s, u_d=u_d, t_s=t_s, cx=cx, cy=cy, R=R, new=new, found=found, band=band,
+                                                      u_s=u_s, l_s=l_s, u_d=u_d, t_s=t_s, cx=cx, cy=cy, R=R, new=new, found=found, band=band,
                                                       src=image[int(origin[1]):int(origin[1]) + H, int(origin[0]):int(origin[0]) + W].copy(),
                                                       warp=warped[y0:y1, x0:x1].copy(), out=out, iris=iris, own=own, lid=lid, rev=rev, ix=ix, iy=iy, usable=usable, gain=gain))
     for (y0, y1, x0, x1), out, new in painted:
