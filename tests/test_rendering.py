@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.datasets import london_split, read_tem
 from pipeline.editor import detect, edit
-from pipeline.engines.geometric import lipbank, mouth, mouthbank, warp
+from pipeline.engines.geometric import eyes, lipbank, mouth, mouthbank, warp
 from pipeline.engines.geometric.expression import LOWER_RINGS, UPPER_RINGS, lip_gap, measures, plan, pose_of
 from pipeline.mesh import (
     EYE_L,
@@ -824,6 +824,61 @@ def test_narrowed_eyes_keep_their_eyeball(emotion):
         m = cv2.erode(_poly_mask(rgb.shape[:2], lm[eye]).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
         assert m.sum() > 50
         assert np.abs(out[m].astype(np.float32) - rgb[m]).mean() < 1.5
+
+
+
+def _run(line, i):
+    """(first, last) index of the run of True in `line` through index `i`."""
+    gaps = np.flatnonzero(~line)
+    return gaps[gaps < i].max(initial=-1) + 1, gaps[gaps > i].min(initial=line.size) - 1
+
+
+def _iris_height_width(img, lm, eye):
+    """(height, width) px of the iris inside an eye's opening (outline `lm[eye]`, a pixel in): the
+    biggest dark patch of Otsu's split of the opening's grey levels, its catchlights filled; its
+    height through its fullest column (up to the lashes where it reaches them), its width over
+    the rows where the opening's white lies on both sides of it (not along the lashes' band)."""
+    m = cv2.erode(_poly_mask(img.shape[:2], lm[eye]).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    g = cv2.GaussianBlur(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+    thr, _ = cv2.threshold(np.clip(g[m], 0, 255).astype(np.uint8)[:, None], 0, 255,
+                           cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, lab, stats, _ = cv2.connectedComponentsWithStats((m & (g < thr)).astype(np.uint8), connectivity=8)
+    iris = lab == 1 + np.argmax(stats[1:, cv2.CC_STAT_AREA])
+    outside = np.pad(~iris, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    iris |= outside[1:-1, 1:-1] == 1  # the holes: catchlights
+    cx = int(np.argmax(iris.sum(0)))
+    ys = np.flatnonzero(iris[:, cx - 1:cx + 2].any(1))
+    runs = [(y, *_run(iris[y], cx)) for y in ys if iris[y, cx]]
+    return ys[-1] - ys[0] + 1, max((b - a + 1 for y, a, b in runs if m[y, a - 1] and m[y, b + 1]), default=0)
+
+
+@pytest.mark.parametrize("face_id", ["013", "021", pytest.param("136", marks=needs_shared)])
+def test_a_raised_lid_keeps_the_iris_round(face_id):
+    """Surprise's raised upper lid (AU5) stretched the iris with it into a tall oval (013's and
+    136's 1.2-1.3 times as tall as wide, its top running up into the lashes); the lid rises over
+    the photo's own eyeball now, the iris kept round, white showing above it: neither eye's iris
+    is taller than it is wide by more than a tenth (the lower lid may hide its bottom)."""
+    _, _, lm, out = _edit(face_id, "neutral", "surprised")
+    for eye in (EYE_L, EYE_R):
+        h, w = _iris_height_width(out, lm, eye)
+        assert w >= 0.08 * _iod(lm), f"{w} px: no iris found"
+        assert h <= 1.1 * w, f"iris {h} px tall, {w} px wide"
+
+
+@pytest.mark.parametrize("face_id", ["005", "064"])
+def test_a_raised_lid_over_an_iris_it_cannot_read_keeps_the_stretch(face_id, monkeypatch):
+    """Where the photo's iris cannot be read surely (005: no circle fits it; 064: too little of
+    it shows to complete the part the lid uncovers), neither eye is painted: the edit is the
+    mesh's stretch, to the byte."""
+    answers = []
+    read = eyes.raised_lids
+    monkeypatch.setattr(eyes, "raised_lids", lambda *a: answers.append(read(*a)) or answers[-1])
+    _, _, _, out = _edit(face_id, "neutral", "surprised")
+    assert answers == [None]  # asked, and declined
+    monkeypatch.setattr(eyes, "raised_lids", lambda *a: None)
+    _, _, _, stretch = _edit(face_id, "neutral", "surprised")
+    assert np.array_equal(out, stretch)
 
 
 def test_folds_go_deeper_on_darker_skin():

@@ -95,6 +95,10 @@ class GeometricEngine:
             if eyed is not None:
                 changed |= eyed
             warped = warp.remap(base, mapping)  # uint8: float only where mouth and shading draw
+            if eyed is None:  # a raised lid: the iris stays round over the photo's own eyeball
+                raised = eyes.raised_lids(warped, base, moved, p.target, region)
+                if raised is not None:
+                    changed |= raised
             lips = np.concatenate([src[LIPS_OUTER, :2], p.target[LIPS_OUTER, :2]])
             warp.antialias_squeezed(warped, base, mapping, region, lips, 0.05 * iod)
         with timer(t, "mouth"):
