@@ -826,7 +826,6 @@ def test_narrowed_eyes_keep_their_eyeball(emotion):
         assert np.abs(out[m].astype(np.float32) - rgb[m]).mean() < 1.5
 
 
-
 def _run(line, i):
     """(first, last) index of the run of True in `line` through index `i`."""
     gaps = np.flatnonzero(~line)
