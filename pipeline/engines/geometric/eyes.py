@@ -9,7 +9,7 @@ glare) stretched the iris into a tall oval: there the lashes ride up with the li
 eyeball stays below where the lid was, and between them the iris is completed round its circle
 from what the photo shows of it and the white from beside it (`raised_lids`). A first attempt's
 painted iris top and whites looked pasted on (flat crescents over 061's and 005's eyes); where
-the photo's iris cannot be read surely (14 of the 34 tune-half faces), the eye keeps the mesh's
+the photo's iris cannot be read surely (10 of the 34 tune-half faces), the eye keeps the mesh's
 stretch.
 """
 from __future__ import annotations
@@ -35,8 +35,7 @@ EDGE_BLUR = 0.7  # px: the new opening's edge (`_inside`)
 # that leaves more than OUT_MAX of the iris outside the circle or SCL_MAX of sclera inside it is
 # not the photo's iris (7 of the 34 tune-half faces, 005 and 014 among them), and a face's two
 # irises are one size (R_AGREE). Where more than MISS_MAX of the uncovered iris has no angle the
-# photo shows at its radius, the circle's centre is off (7 more, 064 among them). Each of these
-# keeps the mesh's stretch.
+# photo shows at its radius, the circle's centre is off. Each of these keeps the mesh's stretch.
 IRIS_R, IRIS_C = (0.05, 0.075), 10.0
 # The radius is searched in steps of half a pixel, or IRIS_STEP of the corners' distance on large
 # faces: about as fine for their size as half a pixel on the tune half's (150-180 px); half a
@@ -44,12 +43,22 @@ IRIS_R, IRIS_C = (0.05, 0.075), 10.0
 IRIS_STEP = 1 / 400
 OUT_MAX, SCL_MAX = 0.13, 0.18
 R_AGREE, MISS_MAX = 0.15, 0.2
+# rad: after the mirror below, the angles further down it at the same radius. A narrow or hooded
+# eye shows its iris's bottom only, a catchlight often covers the mirror of the rows just above
+# the centre, and a lid down past the centre uncovers rows whose mirror is under it: with the
+# mirror alone 7 tune-half faces (008, 043, 064 among them) missed a quarter to half of it.
+IRIS_DOWN = (0.25, 0.5, 0.8, 1.2)
 PUPIL_C = 30  # the pupil's edge is read only where the iris is this much brighter than the pupil
 # The cornea's catchlights stay where they are: blobs brighter than the iris by SPEC_C (or half its
 # contrast to the sclera), at most SPEC_AREA of R² in area, centred inside SPEC_R of the radius (at
 # the limbus: the sclera's and the lids' bright bits); up against the lashes, where a gap between
 # lashes looks the same, only those SPEC_LASH of the way from the iris's brightness to the sclera's.
 SPEC_C, SPEC_AREA, SPEC_R, SPEC_LASH = 40, 0.12, 0.85, 0.75
+# The mesh's upper lid line can cut through the cornea a pixel or so below the lid's real margin
+# (036): catchlights are looked for up to SPEC_UP of R above it. One that far above the line or
+# further means the margin is higher still and the iris's top rides up with the lid (096): the
+# stretch stays.
+SPEC_UP = 0.2
 # The lashes end where a column rises DARK_K of the way from its darkest to its brightest (a
 # shaded sclera's ramp is not lashes); their shadow on the sclera where it is SHADE as bright as
 # its column's best; below the band, darker than FRINGE of the uncovered eyeball is still the
@@ -293,22 +302,33 @@ def _uncovered(image, e):
     cols = np.arange(gray.shape[1])
     t_s = u_s + band  # below this row the photo's eyeball stays where it is
     d = gy - u_d[None, :]  # rows below the new lid line
-    # the lid's band in (depth below the lid, column): over the iris it is the lashes beside it,
-    # carried across (the photo's rows there hold the iris's top, which must not ride up)
-    depth = np.arange(int(np.ceil(band.max())) + 2, dtype=np.float64)
-    by = u_s[None, :] + depth[:, None]
-    B = cv2.remap(image, np.broadcast_to(cols + e["origin"][0], by.shape).astype(np.float32),
-                  (by + e["origin"][1]).astype(np.float32), cv2.INTER_LINEAR,
-                  borderMode=cv2.BORDER_REFLECT).astype(np.float32)
-    clear = np.hypot(cols[None, :] - cx, by - e["cy"]) > R + 1
-    fill = (clear.sum(1) >= 2)[:, None]
-    B = np.where(fill[..., None], _across(B, clear | ~fill), B).astype(np.float32)
-    lid = cv2.remap(B, gx.astype(np.float32), np.clip(d, 0, depth[-1]).astype(np.float32), cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE)
     scl = _sclera_row(e, t_s)
     iris = _iris_fill(e, t_s)
     if scl is None or iris is None:
         return None
+    # the lid's band in (depth below the lid, column): over the iris it is the lashes beside it,
+    # carried across (the photo's rows there hold the iris's top, which must not ride up). Read
+    # from `up` rows above the photo's lid line too: there the warp carries up with the lid what
+    # the mesh's line cut off a catchlight or a gap between lashes (a pale notch in the lashes,
+    # 036), and those pixels (`spec_top`) are the lashes beside them carried across
+    up = int(np.ceil(SPEC_UP * R))
+    depth = np.arange(-up, int(np.ceil(band.max())) + 2, dtype=np.float64)
+    by = u_s[None, :] + depth[:, None]
+    bx = np.broadcast_to(cols.astype(np.float32), by.shape)
+    B = cv2.remap(image, bx + np.float32(e["origin"][0]), (by + e["origin"][1]).astype(np.float32), cv2.INTER_LINEAR,
+                  borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    catch = cv2.remap(e["spec_top"], bx, by.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    above = depth[:, None] < 0
+    clear = np.where(above, catch < 0.05, np.hypot(cols[None, :] - cx, by - e["cy"]) > R + 1)
+    fill = (clear.sum(1) >= 2)[:, None] & ~clear.all(1)[:, None]
+    B = np.where(fill[..., None], _across(B, clear | ~fill), B).astype(np.float32)
+    gxf, at = gx.astype(np.float32), (np.clip(d, -up, depth[-1]) + up).astype(np.float32)
+    # above the new lid line only the mended pixels are painted (elsewhere the warp's lid stays,
+    # to the byte)
+    over = cv2.remap(catch * (fill | ~above), gxf, (d + up).astype(np.float32), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT)[..., None]
+    lid = cv2.remap(B, gxf, np.maximum(at, up), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    lid += over * (cv2.remap(B, gxf, at, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) - lid)
     iris, own = iris
     a_iris = np.clip(R - r + 0.5, 0, 1)[..., None]
     rev = scl[None] * (1 - a_iris) + iris * a_iris
@@ -334,7 +354,7 @@ def _uncovered(image, e):
     if not ec.size:
         return None
     colw = np.clip(np.minimum(cols - ec[0], ec[-1] - cols) / CORNER_FADE + 1, 0, 1)
-    return out, e["new"] * colw[None, :].astype(np.float32)
+    return out, np.maximum(e["new"] * colw[None, :], over[..., 0]).astype(np.float32)
 
 
 def _sclera_row(e, t_s):
@@ -369,13 +389,22 @@ def _iris_fill(e, t_s):
     H, W = gray.shape
     seen = core & (gy > (u_s + e["lash"])[None, :]) & (r < R + 0.5)
     # catchlights: whatever on the iris below the lashes is brighter than half its contrast to the
-    # sclera, and the ringed blobs `_catchlights` finds well inside it, the lash line included
+    # sclera, and the ringed blobs `_catchlights` finds well inside it, the lash line included and
+    # up to SPEC_UP R above the photo's lid line (kept where they are: 036's, 096's)
+    strip = (r < R + 0.5) & (gy >= (u_s - np.ceil(SPEC_UP * R) - 1)[None, :]) & (gy < (u_s + e["lash"] + 1)[None, :])
     spec = np.zeros_like(seen)
     if seen.any():
         mid = np.median(gray[seen])
         spec = seen & (gray > mid + 0.5 * (np.percentile(gray[core], 90) - mid))
-    spec |= _catchlights(gray, core & (r < R + 0.5), seen, core, R, r)
+    spec |= _catchlights(gray, (core | strip) & (r < R + 0.5), seen, core, R, r)
+    if ((u_s[None, :] - gy)[spec] > SPEC_UP * R).any():
+        return None  # the cornea shows that far above the mesh's lid line (096)
     usable = seen & ~(cv2.dilate(spec.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0)
+    # what rides up with the lid from round the photo's lid line and would show as a pale notch
+    # in the lashes (`_uncovered` mends it): a catchlight or a gap between lashes, a pixel more
+    # all round, soft
+    top = _catchlights(gray, strip, seen, core, R, r, lid=True).astype(np.uint8)
+    e["spec_top"] = cv2.GaussianBlur(cv2.dilate(top, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), 0.7)
     # The old lid's shade on the photo's iris: each row above the centre against its mirror below
     # (the same chord), outside the pupil; lifted where the lid rises (never darkened).
     ring = usable & (r > 0.6 * R) & (r < R - 0.5)
@@ -409,18 +438,26 @@ def _iris_fill(e, t_s):
     side = np.where(gx >= cx, 1.0, -1.0)
     ix, iy = gx.copy(), gy.copy()
     found = np.zeros(gx.shape, bool)
-    # the mirror below first (at the same radius or a little inside it), the angles nearer the
-    # lid's shade only after: mixing the two, row by row, reads as stripes
-    tries = [(k, a) for a in (-1, -0.66, -0.33) for k in (1.0, 0.85, 0.7)]
-    tries += [(k, a) for k in (1.0, 0.85, 0.7) for a in (0, 0.33, 0.66)]
-    for k, a in tries:
-        el = a * beta
+    # the mirror below first (at the same radius or a little inside it), then further down it
+    # (IRIS_DOWN), the angles nearer the lid's shade only after: mixing those, row by row, reads
+    # as stripes
+    tries = [(k, a * beta) for a in (-1, -0.66, -0.33) for k in (1.0, 0.85, 0.7)]
+    tries += [(k, np.maximum(-np.abs(beta) - dv, -np.pi / 2)) for dv in IRIS_DOWN for k in (1.0, 0.85, 0.7)]
+    tries += [(k, a * beta) for k in (1.0, 0.85, 0.7) for a in (0, 0.33, 0.66)]
+    for k, el in tries:
         px, py = cx + side * k * rc * np.cos(el), cy - k * rc * np.sin(el) + drop * sheet(k * rc)
         ok = usable[np.clip(np.round(py).astype(int), 0, H - 1), np.clip(np.round(px).astype(int), 0, W - 1)] & ~found
         ix, iy = np.where(ok, px, ix), np.where(ok, py, iy)
         found |= ok
     uncovered = (r < R) & (gy < t_s[None, :]) & (e["new"] != 0)
     if uncovered.any() and (uncovered & ~found).sum() > MISS_MAX * uncovered.sum():
+        return None
+    # A pupil that shows (the iris round it PUPIL_C brighter than its middle) and whose edge was not
+    # read is completed about the circle's centre, not its own: where the uncovered part reaches
+    # into it, a dark cap or a torn pupil over a grey iris (068, 123); there the stretch stays.
+    zone, rim = usable & (r < 0.5 * R), usable & (r > 0.7 * R)
+    if (not rp and (uncovered & (r < 0.5 * R)).any() and zone.any() and rim.any()
+            and np.median(gray[rim]) - np.median(gray[zone]) >= PUPIL_C):
         return None
     if (~found).any() and usable.any():
         ny, nx = _nearest(usable)
@@ -476,11 +513,12 @@ def _first_above(P, start, step, thr):
     return start + step * (k - 1 + (thr - seq[k - 1]) / (seq[k] - seq[k - 1]))
 
 
-def _catchlights(gray, disc, seen, core, R, r):
+def _catchlights(gray, disc, seen, core, R, r, lid=False):
     """The cornea's catchlights anywhere on the visible iris disc (up against the lashes too): blobs
     brighter than the iris by half its contrast to the sclera or SPEC_C, whichever is less (the
     glow round a catchlight on a dark iris is not iris), small, and ringed by pixels darker than
-    that (the lid's skin and the sclera beside the iris are not ringed so)."""
+    that (the lid's skin and the sclera beside the iris are not ringed so). `lid`: a gap between
+    lashes counts too (above the lid line either shows as a pale notch once the lid rises)."""
     ig = gray[seen]
     if not ig.size:
         return np.zeros_like(disc)
@@ -501,7 +539,7 @@ def _catchlights(gray, disc, seen, core, R, r):
     below = np.bincount(lab[seen], minlength=n) >= 0.5 * area  # most of the blob below the lash line
     strong = peak > med + SPEC_LASH * bright
     inner = np.bincount(lab.ravel(), weights=r.ravel(), minlength=n) < SPEC_R * R * np.maximum(area, 1)
-    ok = (area <= SPEC_AREA * R * R) & (rn > 0) & (rm < thr) & (below | strong) & inner
+    ok = (area <= SPEC_AREA * R * R) & (rn > 0) & (rm < thr) & (below | strong | lid) & inner
     ok[0] = False
     return ok[lab] & cand
 
