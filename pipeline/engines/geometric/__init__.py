@@ -72,6 +72,12 @@ class GeometricEngine:
                 if teethed is not moved:
                     p.target = mouth.carry_teeth_edge(moved, teethed, p.target)
                     moved = opening = teethed
+                # And the upper lip down to its red's real lower edge (a broad smile's thin lip
+                # reaches below the mesh's): all of its red moves as lip, none is painted over.
+                reddened = mouth.on_red_bottom(image, moved, teeth)
+                if reddened is not moved:
+                    p.target = mouth.carry_red_bottom(moved, reddened, p.target)
+                    moved = opening = reddened
             # A smile's own teeth, reshaped by the warp or by a wider opening painted over them,
             # are painted again at their own size.
             own_size = upper >= 1 and mouth.reshapes_teeth(
