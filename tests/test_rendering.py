@@ -269,6 +269,26 @@ def test_a_wider_smile_keeps_the_teeth_their_own_size():
     assert abs(_teeth_scale(rgb, src, out, dst) - 1.0) < 0.06
 
 
+def test_a_talking_mouth_made_happy_keeps_its_own_interior(monkeypatch):
+    """An open mouth that shows more than its upper teeth (a talking mouth: obama2 from
+    face_recognition's tests, looked at locally) made happy was repainted with one band of teeth
+    over a brown cavity, a "denture". Synthesised here: 064's neutral photo made fearful at 0.6
+    (lower teeth in a dark opening, its teeth band 0.39 of the opening), then happy. The warp's
+    result is kept inside the new opening (before: 46 levels from it on average)."""
+    rgb, face = _photo("064", "neutral")
+    talking = edit(rgb, "fearful", 0.6, detections=[face], gate=False).image
+    rgb2, faces = detect(talking)
+    src = mouth.meet_closed_lips(talking, faces[0].landmarks)
+    assert mouth.teeth_showing(talking, src) and mouth.teeth_fill(talking, src) < mouth.TEETH_FILL
+    r = edit(talking, "happy", 1.0, detections=faces, gate=False)
+    monkeypatch.setattr(mouth, "render_interior", lambda *a, **k: None)
+    warped = edit(talking, "happy", 1.0, detections=faces, gate=False).image
+    dst = r.faces[0].landmarks_after
+    inside = _poly_mask(rgb.shape[:2], dst[LIPS_INNER_LOWER + LIPS_INNER_UPPER[1:-1]])
+    diff = np.abs(r.image.astype(float) - warped)[inside].mean()
+    assert diff < 2, f"{diff:.1f} levels from the warped interior"
+
+
 def test_a_smile_made_happier_stays_as_open():
     """064's broad smile (lips 0.20 IOD apart) made happy: the smile's opening was closed and
     reopened by happy's own parting, narrower (0.135 IOD, a third of its teeth gone under the lower

@@ -60,7 +60,10 @@ class GeometricEngine:
             parted = parting is not None
             meet = not p.uses(expression.OPENING + ("AU10",))
             upper, lower = expression.TEETH_SHOWN.get(request.emotion, (1.0, 0.0))
-            needs = mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth, parted, meet)
+            # A talking mouth keeps its own interior, warped (`keeps_interior`).
+            talking = mouth.keeps_interior(image, src, p.lip_gap_before, p.lip_gap_after, teeth)
+            needs = not talking and mouth.needs_interior(image, src, p.lip_gap_before, p.lip_gap_after,
+                                                         teeth, parted, meet)
             opening = src  # the landmarks the painted interior reads the photo's own mouth from
             closes = needs and mouth.closes_over(image, src, p.target, p.pose.s, teeth, parted, meet)
             if closes:
@@ -80,7 +83,7 @@ class GeometricEngine:
                     moved = opening = reddened
             # A smile's own teeth, reshaped by the warp or by a wider opening painted over them,
             # are painted again at their own size.
-            own_size = upper >= 1 and mouth.reshapes_teeth(
+            own_size = upper >= 1 and not talking and mouth.reshapes_teeth(
                 image, src, p.target, p.lip_gap_before, p.lip_gap_after, teeth)
             # Under disgust's raised lip a smile's teeth stay where the photo has them (they are
             # the skull's; the jaw does not drop): warped with the lips they were stretched into

@@ -668,6 +668,35 @@ def reshapes_teeth(img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray, src_
     return (teeth or shows_teeth(img, src_lm))()
 
 
+# A talking mouth's opening shows its own interior: upper teeth over the tongue and lower teeth.
+# Painted again (a smile's `reshapes_teeth`, or a taller opening's `needs_interior`) only the upper
+# row was kept and a cavity filled the rest (obama2 from face_recognition's tests, happy: a
+# "denture" over a brown hole); warped, the person's own mouth keeps all of it, widened as the
+# London smiles' teeth were (1.31x across, 1.10x down over its enamel; 064, 117: 1.25-1.31, 1.07).
+# Its upper-teeth band fills less than TEETH_FILL of the photo's opening at the middle (obama2
+# 0.26; the 13 tune-half smiles with teeth 0.62-1.03, the astronaut 0.80: their opening is their
+# teeth), and it is kept when the new opening's height changes by at most TALK_GROW of its own
+# (obama2's happy: 1.12).
+TEETH_FILL, TALK_GROW = 0.5, 0.25
+
+
+def teeth_fill(img: np.ndarray, lm: np.ndarray) -> float:
+    """The upper-teeth band's height over the opening's, at the middle of the mouth."""
+    f = mouthbank.frame(lm)
+    inner, valid = mouthbank.rectify(img, lm)
+    band = mouthbank.teeth_height(inner, valid, mouthbank.skin_colour(img, lm)) * f.width
+    return band / max(float(f.t_lo(f.width / 2) - f.t_up(f.width / 2)), 1.0)
+
+
+def keeps_interior(img: np.ndarray, src_lm: np.ndarray, src_gap: float, dst_gap: float,
+                   teeth: Callable[[], bool] | None = None) -> bool:
+    """Whether an open mouth showing more than its upper teeth (a talking mouth) is only warped:
+    its opening stays open and changes height by at most TALK_GROW."""
+    if src_gap < SHUT_BELOW or abs(dst_gap / src_gap - 1) > TALK_GROW:
+        return False
+    return (teeth or shows_teeth(img, src_lm))() and teeth_fill(img, src_lm) < TEETH_FILL
+
+
 # Inner-lip points of each lip matched across the mouth (corners 78/308 excluded): upper 191 faces
 # lower 95, ..., 13 faces 14, ..., 415 faces 324.
 _UPPER_INNER = LIPS_INNER_UPPER[::-1][1:-1]
