@@ -687,6 +687,32 @@ def test_a_dropped_jaws_tongue_rises_softly_out_of_the_dark(face_id):
     assert np.diff(prof).max() < 0.16, np.round(prof, 2)
 
 
+@pytest.mark.parametrize("face_id", ["021", "070"])
+def test_a_dropped_jaws_tongue_is_a_dome_fading_out_of_the_dark(face_id):
+    """Surprise's tongue was a flat salmon half under a flat dark half, split by a level, crisp
+    edge: its crown, set as a share of each column's height, ran level across the oval. It is a
+    dome now: across a level band at 0.6-0.7 of the middle's depth, its sides (0.2-0.3 of the width
+    off the middle) were as bright as its middle (0.93-1.10 on the tune half), now 0.69-0.75; and
+    down the middle it fades in over a longer reach: from a quarter to three quarters of the way
+    from the cavity to its brightest over 0.074-0.090 of the depth before (tune half), 0.11-0.125 now."""
+    rgb, src, dst, out = _edit(face_id, "neutral", "surprised")
+    inner = _inner_mouth(out.shape[:2], dst)
+    f, s, t = _mouth_coords(out.shape[:2], dst)
+    mid = f.width / 2
+    level = (t - f.t_up(mid)) / (f.t_lo(mid) - f.t_up(mid))  # depth in the middle's height
+    u = np.abs(s / f.width - 0.5)
+    lum = out.astype(np.float32).mean(-1)
+    band = inner & (level > 0.6) & (level < 0.7)
+    assert lum[band & (u > 0.2) & (u < 0.3)].mean() < 0.85 * lum[band & (u < 0.1)].mean()
+    _, middle, down, lips = _surprise_middle(face_id)
+    at = np.arange(0.3, 0.95, 0.025)
+    prof = np.array([lum[middle & (down > a) & (down < a + 0.025)].mean() for a in at])
+    lo, top = np.median(prof[at < 0.45]), prof.argmax()
+    q = np.interp([lo + 0.25 * (prof[top] - lo), lo + 0.75 * (prof[top] - lo)],
+                  np.maximum.accumulate(prof[:top + 1]), at[:top + 1])
+    assert q[1] - q[0] > 0.1, np.round(prof / lips, 2)
+
+
 def test_fears_lower_teeth_bring_no_gums():
     """Fear's lower teeth are a bank exemplar's upper teeth mirrored; a broad smile's exemplar shows
     gums and lip corners round its teeth, which mirrored drew a pink arch round the lower teeth (021:

@@ -151,6 +151,25 @@ TONGUE_TINT = np.array([1.1, 0.75, 0.8])
 # (disgust's dark gap under its teeth, fear's) is dimmer, lit towards the front: lit more, 005's
 # disgust read sad.
 TONGUE_LIT, DIM_TONGUE = (0.45, 0.4), (0.3, 0.3)
+# A dropped jaw's (surprise's) tongue is a dome lying low in the opening: measured from the oval's
+# own height at each column, its crown ran level across the middle (the oval's height falls towards
+# the corners as the crown's fraction of it does), and its lit top rose to full brightness within
+# 0.15 of the depth: a flat black top half on a flat salmon bottom half with a straight, crisp edge
+# (a reviewer's severity 3; the tune half zoomed in, dark skin too: 042, 061, 096). Where the
+# opening's middle is DOME_FROM[1] of the mouth's width tall or more (in part from DOME_FROM[0];
+# surprise on the tune half 0.82-0.93, fear's flatter opening 0.31-0.36: unchanged), its crown lies DOME_TOP of the middle's
+# height above the lower lip there, falling by DOME_CURVE of it at the corners (a parabola: it sinks
+# behind the lower lip at the sides); it fades in eased (smoothstep) over DOME_FADE of that height,
+# its top in shadow, lit over DOME_LIT_AT of it, dimmer at its sides (DOME_SIDE) and in the lower
+# lip's shade within DOME_SHADE_AT of it (DOME_SHADE). The largest rise of brightness down the
+# middle between twentieths of the depth: 0.10-0.14 of the lips' -> 0.08-0.10 (tune half, astronaut,
+# lisa). Dropped: a curve of 0.4 with DOME_SIDE 0.4 drew a small glowing spot, not a tongue; lit
+# over most of its height it was brightest at the lower lip (0.72-0.74 of the lips', the salmon
+# floor again); lit fully (DOME_PEAK 1) its top rose to 0.69 of the lips' (0.58 before), a glow.
+DOME_FROM = (0.5, 0.7)
+DOME_TOP, DOME_CURVE, DOME_FADE = 0.6, 0.3, 0.45
+DOME_LIT_AT, DOME_SIDE, DOME_PEAK = 0.35, 0.25, 0.8  # (DOME_PEAK: its top's light, of TONGUE_LIT's)
+DOME_SHADE, DOME_SHADE_AT = 0.9, 0.25
 DROPPED_TEETH = 0.8  # brightness of the upper teeth of a dropped jaw's opening, against a smile's
 # A tall opening's cavity is this much brighter: filled near-black it read as a hole cut in the
 # photo. Lit more at its edge (the walls catching light) it showed a grey ring round the hole.
@@ -408,9 +427,18 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     # the lower teeth and rises above them, dimly lit, instead of a flat dark fill.
     flat = (1 - tall) * wide
     crown = f.t_lo(s) - h_open * (0.2 + TONGUE_RISE * tall + 0.18 * np.cos(np.pi * u) + TONGUE_UP * flat)
-    front = np.clip((t - crown) / np.maximum(f.t_lo(s) - crown, 1.0), 0, 1)
     rise = np.maximum((0.15 + TONGUE_SOFT * tall) * f.width, 1.0)  # how far its crown fades in
-    tongue = np.clip((t - crown) / rise, 0, 1) * np.maximum(tall, TONGUE_WIDE * flat)
+    mid = f.width / 2
+    h_mid = max(float(f.t_lo(mid) - f.t_up(mid)), 1.0)
+    domed = float(np.clip((h_mid / f.width - DOME_FROM[0]) / (DOME_FROM[1] - DOME_FROM[0]), 0, 1))
+    if domed > 0:  # a dropped jaw's tongue: a dome (DOME_*)
+        dome = f.t_lo(mid) - h_mid * (DOME_TOP - DOME_CURVE * (2 * u) ** 2)
+        crown = crown + domed * (dome - crown)
+        rise = rise + domed * (np.maximum(DOME_FADE * h_mid, 1.0) - rise)
+    front = np.clip((t - crown) / np.maximum(f.t_lo(s) - crown, 1.0), 0, 1)
+    fade = np.clip((t - crown) / rise, 0, 1)
+    fade = fade + domed * (fade * fade * (3 - 2 * fade) - fade)  # eased in and out: no crisp onset
+    tongue = fade * np.maximum(tall, TONGUE_WIDE * flat)
     if wide:
         # The roof of a wide-open mouth lies in the upper lip's shadow: darkest at the top. Its
         # corners, where the lips meet deep in the cheeks, are darker too. The edge needs no lit
@@ -423,6 +451,11 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     # A tall opening's tongue is lit (TONGUE_LIT), a flat one's stays dim (DIM_TONGUE).
     lit_t = [d + tall * (b - d) for d, b in zip(DIM_TONGUE, TONGUE_LIT)]
     top = np.clip(1.6 * (1 - front), 0, 1) * np.clip(4 * front, 0, 1)  # 1 over its top, 0 at its front
+    if domed > 0:  # its top in shadow, lit further down, shaded at its sides and by the lower lip
+        g = np.clip((t - crown) / (DOME_LIT_AT * h_mid), 0, 1)
+        n = np.clip(1 - (f.t_lo(s) - t) / (DOME_SHADE_AT * h_mid), 0, 1)
+        lit_top = DOME_PEAK * g * g * (3 - 2 * g) * (1 - DOME_SHADE * n * n * (3 - 2 * n))
+        top = top + domed * (lit_top * (1 - DOME_SIDE * (2 * u) ** 2) - top)
     tongue_rgb = lips * TONGUE_TINT * (lit_t[0] + lit_t[1] * (front + tall * (top - front)))[..., None]
     cav = cav * (1 - tongue[..., None]) + tongue_rgb * tongue[..., None]
     if lower_teeth > 0 and band >= 1:
