@@ -1116,6 +1116,36 @@ def test_a_smile_taken_away_leaves_no_streak_beside_the_nose(scale):
     assert all(a <= b + 1 for a, b in zip(after, before)), (before, after)
 
 
+@pytest.mark.parametrize("index", [1, 4])
+def test_a_smiles_shading_on_warm_graded_skin_deepens_its_colour(index, t1_path, monkeypatch):
+    """t1.jpg is warm-graded: its skin's red sits at 220-230 whatever the brightness, and its own
+    darker skin keeps red and loses blue. A smile's folds drawn with London's shares dropped R, G
+    and B alike (face 1: -9.4 / -8.6 / -7.2 levels; face 4: -9.7 / -9.5 / -8.1) and kept the
+    skin's saturation (HSV, +1.1 of 255): an ashen band from nose to mouth. Shaded as the photo's
+    own skin shades, red now drops less than blue and the fold is deeper in colour (-1.5 / -8.4 /
+    -12.7, saturation +13.7; -7.0 / -9.3 / -10.2, +5.2), against the same edit without the map."""
+    from pipeline.engines.geometric import foldmap
+
+    rgb, faces = detect(t1_path)
+    face = sorted(faces, key=lambda f: f.box[0])[index]
+    x0, y0, x1, y1 = [max(int(v), 0) for v in face.box]
+
+    def happy():
+        return edit(rgb, "happy", 1.0, detections=[face], gate=False).image[y0:y1, x0:x1].astype(np.float32)
+
+    shaded = happy()
+    monkeypatch.setattr(foldmap, "render", lambda *a, **k: None)
+    plain = happy()
+    fold = (plain - shaded).mean(-1) > 3  # where the smile's shading darkens the skin
+    assert fold.sum() > 200, fold.sum()
+    drop = (plain - shaded)[fold].mean(0)
+
+    def sat(img):
+        return float(cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_RGB2HSV)[..., 1][fold].mean())
+
+    assert drop[0] < 0.8 * drop[2] and sat(shaded) > sat(plain) + 3, (drop, sat(plain), sat(shaded))
+
+
 @pytest.mark.parametrize("person", ["021", "064"])
 def test_a_smile_taken_away_takes_its_own_folds_with_it(person):
     """Real smiles -> neutral kept the person's own nasolabial folds (the measured mean smile

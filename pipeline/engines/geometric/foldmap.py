@@ -111,7 +111,7 @@ def render(rgb: np.ndarray, dst: np.ndarray, origin: np.ndarray, k_upper: float,
         ly1, lx1 = min(ly1 + pad, sub.shape[0]), min(lx1 + pad, sub.shape[1])
         lifted = (slice(ly0, ly1), slice(lx0, lx1))
         factor = lift_factor(sub[lifted], undo[lifted], iod)
-    multiply(sub, gain)
+    multiply(sub, gain, shares(sub, gain) if k_map.min() >= 0 else None)
     if lifted is not None:
         sub[lifted] = np.clip(sub[lifted] * factor + 0.5, 0, 255).astype(np.uint8)
     return touched
@@ -164,24 +164,73 @@ def lift_factor(sub: np.ndarray, undo: np.ndarray, iod: float) -> np.ndarray:
 # Light scattered under the skin comes out red. A grey gain drew folds as pencil strokes.
 RED_SHARE = 0.87
 
+# ... and not London's everywhere: a photo's own light and grading decide how its skin's colour
+# goes with its brightness, and shading drawn against that reads as a smudge. t1.jpg (insightface's
+# warm-graded group photo) has its skin's red pressed to 220-230 whatever the brightness: across
+# the skin the map touches, log R / G / B move 0.13-0.71 / 0.94-1.09 / 1.3-1.9 times the mean log
+# brightness (faces 0-5); London's faces 0.84-1.06 / 0.99-1.04 / 0.94-1.12 (tune half, median
+# SKIN_SLOPE), the astronaut 0.79 / 0.96 / 1.25, lisa/ 0.94-1.01 / 0.97-1.08 / 0.96-1.05. With
+# London's shares a smile's folds dropped R, G and B alike (t1 face 4: -13.7 / -13.3 / -11.2
+# levels, its saturation unchanged) where the photo's own darker skin keeps its red and loses blue:
+# an ashen band from nose to mouth on faces 1 and 4. Each channel's share is now London's times
+# the photo's slope over London's (SKIN_SLOPE), the three still moving the mean brightness as the
+# grey gain does; the slope is fitted (least squares) over the pixels the gain touches whose hue
+# is within SKIN_HUE (log) of their median (skin, not lips, brows or teeth), clipped and near-black
+# pixels left out; fewer than SKIN_MIN such pixels, or a brightness spread (sd of log) under
+# SKIN_SPREAD, and London's shares stand. Only for the measured map, fitted on its lower face: the
+# drawn lines (`shading`) lie on brows and forehead, where the same fit read London's red at
+# 0.6-0.8 (brows' hair), and keep London's shares. So does a smile taken away (any k < 0): what
+# it darkens is London's lit cheek divided out, and with the photo's shares the astronaut's right
+# fold came out 6.7 levels more colourful than its cheek (London's: 4.3; the photo's own 5.0).
+SKIN_SLOPE = np.float32([0.948, 1.007, 1.052])
+SKIN_HUE, SKIN_MIN, SKIN_SPREAD = 0.12, 60, 0.03
 
-def multiply(sub: np.ndarray, gain: np.ndarray) -> None:
-    """sub (uint8 RGB, in place) *= gain (float, per pixel; red by RED_SHARE of the change, as real
-    skin shading). Where a brightened pixel would clip, the whole pixel is scaled instead, so lit
-    skin keeps its hue (clipping drifts it to grey)."""
-    # As colourful as skin (a black-and-white photo: not at all), so a grey photo stays grey.
-    colour = mouthbank.colourfulness(sub[::4, ::4].reshape(-1, 3).mean(0))
+
+def shares(sub: np.ndarray, gain: np.ndarray) -> np.ndarray:
+    """(3,) float32: how much of the grey gain's change (log) R, G and B take at the skin of `sub`
+    (uint8 RGB) where `gain` acts; mean 1. Grey photos (mouthbank.colourfulness 0) get (1, 1, 1)."""
+    h, w = gain.shape
+    step = max(1, int(np.sqrt(h * w / 4000)))
+    px = sub[::step, ::step].reshape(-1, 3)
+    colour = mouthbank.colourfulness(px.mean(0))
     if colour <= 0:
-        out = sub * gain[..., None]
-    else:
-        # Red takes RED_SHARE of green's and blue's change, and the three still change the mean
-        # brightness as much as the grey gain (the maps and depths are measured on it). Two 2-D
-        # gains, not a 3-channel one, and red rewritten in place: this runs on most of the lower
-        # face (600 x 500 px: 1.6 ms; a 3-channel gain or strided writes into two channels, 3-5 ms).
-        red = 1 - colour * (1 - RED_SHARE)
-        k = 3 / (2 + red)
-        out = sub * (k * gain + (1 - k))[..., None]
-        out[..., 0] = sub[..., 0] * (red * k * gain + (1 - red * k))
+        return np.ones(3, np.float32)
+    london = np.float32([RED_SHARE, 1, 1])
+    g = gain[::step, ::step].reshape(-1)
+    lo, hi = px.min(1), px.max(1)
+    px = px[(np.abs(g - 1) > 0.01) & (lo > 12) & (hi < 250)].astype(np.float32)
+    fit = london
+    if len(px) >= SKIN_MIN:
+        lg = np.log(px)
+        lum = lg.mean(1)
+        hue = lg - lum[:, None]
+        skin = np.abs(hue - np.median(hue, 0)).max(1) < SKIN_HUE
+        lg, lum = lg[skin], lum[skin]
+        if len(lum) >= SKIN_MIN:
+            dl = lum - lum.mean()
+            var = float(dl @ dl)
+            if var >= len(dl) * SKIN_SPREAD ** 2:
+                # (at most twice London's: a bound for photos unlike any measured; t1's largest 1.8)
+                fit = np.clip(london * (dl @ (lg - lg.mean(0))) / var / SKIN_SLOPE, 0, 2 * london)
+    s = 1 + colour * (fit / fit.mean() - 1)
+    return (s / s.mean()).astype(np.float32)
+
+
+def multiply(sub: np.ndarray, gain: np.ndarray, tone: np.ndarray | None = None) -> None:
+    """sub (uint8 RGB, in place) *= gain (float, per pixel; each channel by its share of the
+    change, `tone` (3,) as `shares` gives, or London's: red by RED_SHARE, as real skin shading).
+    Where a brightened pixel would clip, the whole pixel is scaled instead, so lit skin keeps its
+    hue (clipping drifts it to grey)."""
+    if tone is None:
+        # As colourful as skin (a black-and-white photo: not at all), so a grey photo stays grey.
+        red = 1 - mouthbank.colourfulness(sub[::4, ::4].reshape(-1, 3).mean(0)) * (1 - RED_SHARE)
+        tone = np.float32([red, 1, 1]) * 3 / (2 + red)
+    s = tone
+    # Each channel by its own share, and the three still change the mean brightness as much as the
+    # grey gain (the maps and depths are measured on it). Channel planes, not a 3-channel gain:
+    # this runs on most of the lower face (600 x 500 px).
+    d = gain - 1
+    out = cv2.merge([sub[..., c] * (1 + float(s[c]) * d) for c in range(3)])
     peak = np.maximum(np.maximum(out[..., 0], out[..., 1]), out[..., 2])
     # Only the few pixels over 255 are scaled (elsewhere the factor is exactly 1), and the
     # rounding happens in place: the same values, without four full-size temporaries.
