@@ -441,6 +441,22 @@ def test_disgust_keeps_a_smiles_teeth_where_they_are(face_id):
     assert np.abs(out[m].astype(np.float32) - rgb[m]).mean() < 12
 
 
+def test_disgust_from_a_broad_smile_bares_a_dim_corridor_not_black_wedges():
+    """The astronaut's broad smile keeps its teeth in place under disgust's raised lip; below the
+    row's up-curved ends the new opening reaches towards the corners. That was painted as a wide
+    opening's deep cavity, dimmed at its roof and corners: black bow-tie wedges (the darkest tenth
+    of the opening's outer fifths 0.22 of the lips' brightness, its median 0.26). It is the
+    photo's own corner shadow now, darker towards the corners (`mouth.CORRIDOR`): 0.30 and 0.33."""
+    rgb, faces = detect(TEST_DATA / "astronaut.jpg")
+    r = edit(rgb, "disgusted", 1.0, detections=faces[:1], gate=False)
+    dst = r.faces[0].landmarks_after
+    f, s, _ = _mouth_coords(rgb.shape[:2], dst)
+    side = _inner_mouth(rgb.shape[:2], dst, 1) & (np.abs(2 * s / f.width - 1) > 0.6)
+    assert side.sum() > 20
+    grey = r.image.astype(np.float32).mean(-1)[side] / mouth._lip_colour(rgb, faces[0].landmarks).mean()
+    assert np.percentile(grey, 10) > 0.27, np.percentile(grey, [10, 50])
+
+
 @pytest.mark.parametrize("face_id", ["001", "021"])
 def test_a_dropped_jaws_teeth_stay_a_row_not_an_arc(face_id):
     """Surprise's upper teeth belong to the skull: hung from the upper lip they followed its oval

@@ -197,6 +197,15 @@ LIP_SHADOW = 0.3  # of the teeth band: the raised lip's shadow on the teeth unde
 # 061, 083, 102, 105 at 0.62-0.93, streaked; the kept eight 0.00-0.12): they are painted or warped
 # as before.
 SMEAR_MAX = 0.3
+# Under disgust's raised lip a smile's teeth kept in place (`_rows_in_place`) leave the new
+# opening's sides bare below the row's up-curved ends: the buccal corridor, in the photo's own
+# corner shadow (its interior's darkest 15%), darker by CORRIDOR at the corners (smoothstep from the
+# middle). It was a wide opening's deep cavity, half as bright at its roof and its corners: black
+# bow-tie wedges (astronaut: its outer fifths' darkest tenth 0.22 of the lips' brightness -> 0.30,
+# median 0.26 -> 0.33; 25-45 grey levels at the corners -> 50-60). Tried and dropped: the teeth's
+# own colour x0.4 falling to that shadow at the corners (astronaut 74-107) greyed the whole gap
+# under the teeth into a flat, muddy band on the London smiles (013, 139).
+CORRIDOR = 0.3
 
 
 def _chaikin(poly: np.ndarray, n: int = 2, closed: bool = True) -> np.ndarray:
@@ -422,6 +431,13 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     # towards the front (the lip colour in shadow).
     h_open = np.maximum(f.t_lo(s) - f.t_up(s), 1.0)
     u = s / max(f.width, 1.0) - 0.5
+    corridor = bool(kept)
+    if corridor:
+        # Teeth in place behind closed jaws: what the new lips bare past them (below the smile's
+        # up-curved row at its sides) is the buccal corridor, as dim as the photo's own, darker
+        # towards the corners (CORRIDOR).
+        g = np.clip(np.abs(2 * u), 0, 1)
+        cav = shadow * (1 - CORRIDOR * (g * g * (3 - 2 * g)))[..., None]
     tall = np.clip((h_open / f.width - 0.2) / 0.2, 0, 1)
     # A flat, wide opening (fear) shows its tongue too: it lies on the floor of the mouth behind
     # the lower teeth and rises above them, dimly lit, instead of a flat dark fill.
@@ -439,7 +455,7 @@ def render_interior(src_img: np.ndarray, src_lm: np.ndarray, dst_lm: np.ndarray,
     fade = np.clip((t - crown) / rise, 0, 1)
     fade = fade + domed * (fade * fade * (3 - 2 * fade) - fade)  # eased in and out: no crisp onset
     tongue = fade * np.maximum(tall, TONGUE_WIDE * flat)
-    if wide:
+    if wide and not corridor:
         # The roof of a wide-open mouth lies in the upper lip's shadow: darkest at the top. Its
         # corners, where the lips meet deep in the cheeks, are darker too. The edge needs no lit
         # rim: the opening's soft, grown alpha fades the lips into it.
