@@ -135,6 +135,8 @@ def _lip_triangles() -> np.ndarray:
     return tri[np.all(np.isin(tri, list(keep)), axis=1)]
 
 
+SHRINK_OK = 2.0  # cut-out pixels per target pixel that bilinear sampling's 2x2 footprint covers without aliasing
+AA_SIGMA = 0.5  # Gaussian low-pass (cut-out pixels) per further target pixel's worth of shrinking
 GAIN_BLUR = 0.15  # IOD: how locally the exemplar takes the person's lip colour
 GAIN_MAX = 0.7  # |log gain| cap: an exemplar this different in colour gets no further
 SEAM_BLUR = 0.01  # IOD over which the upper lip's gain gives way to the lower's
@@ -159,7 +161,15 @@ def render(crop: np.ndarray, origin: np.ndarray, dst_lm: np.ndarray, mask: np.nd
     h, w = crop.shape[:2]
     where, covered = _exact(b.landmarks[i].astype(np.float64), dst_lm[:, :2].astype(np.float64), _lip_triangles(),
                             np.asarray(origin, np.float64), 1.0, w, h)
-    ex = cv2.remap(b.image(i), where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
+    # Shrunk onto a small face, the exemplar is low-passed first: sampled as it is (bilinear reads 2x2
+    # of the cut-out's pixels per target pixel, skipping those between), its lip texture and
+    # highlights aliased into bright speckles on t1.jpg's face 5 (mouth 25 px wide: the cut-out's
+    # 128 px shrunk 5x). London's mouths (tune half 84-106 px, shrunk 1.2-1.5x) are sampled as before.
+    src = b.image(i)
+    shrink = (WIDTH - 2 * LEFT) / max(float(np.hypot(*(dst_lm[291, :2] - dst_lm[61, :2]))), 1.0)
+    if shrink > SHRINK_OK:
+        src = cv2.GaussianBlur(src, (0, 0), AA_SIGMA * np.sqrt(shrink ** 2 - SHRINK_OK ** 2))
+    ex = cv2.remap(src, where, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
     # The person's colour: log-gain measured where their own lips are intact, spread smoothly
     # (normalised convolution) over the area the exemplar replaces; each lip on its own, as many
     # people's upper lip is darker than their lower one (and the exemplar's may be too: 099).
