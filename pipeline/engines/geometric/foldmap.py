@@ -101,11 +101,11 @@ def render(rgb: np.ndarray, dst: np.ndarray, origin: np.ndarray, k_upper: float,
     if not touched.any():
         return None
     sub = rgb[y0:y1, x0:x1]
-    lifted = None
-    if (undo > 1 + 2e-3).any():
+    lifted, lift = None, undo > 1 + 2e-3
+    if lift.any():
         # Each channel moves towards the skin around the pixel by the share of the way the grey
         # gain asks for, and no further (`lift_factor`). Worked out round the lifted part only.
-        ly0, ly1, lx0, lx1 = nonzero_box(undo > 1 + 2e-3)
+        ly0, ly1, lx0, lx1 = nonzero_box(lift)
         pad = int(np.ceil(2 * CAP_REACH * iod))
         ly0, lx0 = max(ly0 - pad, 0), max(lx0 - pad, 0)
         ly1, lx1 = min(ly1 + pad, sub.shape[0]), min(lx1 + pad, sub.shape[1])
@@ -225,12 +225,11 @@ def multiply(sub: np.ndarray, gain: np.ndarray, tone: np.ndarray | None = None) 
         # As colourful as skin (a black-and-white photo: not at all), so a grey photo stays grey.
         red = 1 - mouthbank.colourfulness(sub[::4, ::4].reshape(-1, 3).mean(0)) * (1 - RED_SHARE)
         tone = np.float32([red, 1, 1]) * 3 / (2 + red)
-    s = tone
     # Each channel by its own share, and the three still change the mean brightness as much as the
     # grey gain (the maps and depths are measured on it). Channel planes, not a 3-channel gain:
     # this runs on most of the lower face (600 x 500 px).
     d = gain - 1
-    out = cv2.merge([sub[..., c] * (1 + float(s[c]) * d) for c in range(3)])
+    out = cv2.merge([sub[..., c] * (1 + float(tone[c]) * d) for c in range(3)])
     peak = np.maximum(np.maximum(out[..., 0], out[..., 1]), out[..., 2])
     # Only the few pixels over 255 are scaled (elsewhere the factor is exactly 1), and the
     # rounding happens in place: the same values, without four full-size temporaries.
